@@ -1,0 +1,357 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/switchboard-gw/switchboard/sdk/message"
+)
+
+// Sentinel errors; implementations wrap them with %w.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("conflict")
+)
+
+// Store is the whole persistent state. Consumers should depend on the small
+// interfaces they need, not on Store.
+type Store interface {
+	Tenancy
+	People
+	Conversations
+	Deliveries
+	Jobs
+	InboundDedupe
+
+	// WithTx runs fn in one transaction: fn's Store sees and writes inside
+	// it; the transaction commits when fn returns nil and rolls back
+	// otherwise.
+	WithTx(ctx context.Context, fn func(tx Store) error) error
+	// Close releases the connections.
+	Close() error
+}
+
+// Workspace is a tenant. Nothing crosses workspaces.
+type Workspace struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// Bot is a bot with its flows. Definition is the validated bot document (see
+// package bot) stored as JSON.
+type Bot struct {
+	ID          string
+	WorkspaceID string
+	Name        string
+	Definition  json.RawMessage
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Channel is one instance of a channel plugin type, attached to a bot.
+// Secrets are stored apart (ChannelSecrets) and never returned with it.
+type Channel struct {
+	ID          string
+	WorkspaceID string
+	BotID       string
+	Name        string
+	Type        string // plugin name: webhook, slack, twilio, telegram, assistant
+	Config      json.RawMessage
+	Enabled     bool
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Scope says what an API key may do.
+type Scope string
+
+// API key scopes.
+const (
+	ScopeChannel Scope = "channel" // CSML-compatible APIs of one channel
+	ScopeApp     Scope = "app"     // Customer.io-compatible App API of one workspace
+	ScopeTrack   Scope = "track"   // Customer.io-compatible Track API of one workspace
+	ScopeAdmin   Scope = "admin"   // native admin API of one workspace
+)
+
+// APIKey is a stored key. Only the SHA-256 of the secret is kept.
+type APIKey struct {
+	ID          string
+	WorkspaceID string
+	Scope       Scope
+	ChannelID   string // ScopeChannel only
+	Name        string
+	Hash        []byte
+	CreatedAt   time.Time
+	RevokedAt   *time.Time
+}
+
+// Tenancy stores workspaces, bots, channels and keys.
+type Tenancy interface {
+	UpsertWorkspace(ctx context.Context, w Workspace) error
+	GetWorkspace(ctx context.Context, id string) (Workspace, error)
+	ListWorkspaces(ctx context.Context) ([]Workspace, error)
+
+	// UpsertBot creates or updates the bot named (WorkspaceID, Name); it
+	// fills in ID (kept when the bot exists) and the timestamps.
+	UpsertBot(ctx context.Context, b *Bot) error
+	GetBot(ctx context.Context, id string) (Bot, error)
+	GetBotByName(ctx context.Context, workspaceID, name string) (Bot, error)
+	ListBots(ctx context.Context, workspaceID string) ([]Bot, error)
+
+	// UpsertChannel creates or updates the channel named (WorkspaceID,
+	// Name); an empty ID is generated, a given ID is kept.
+	UpsertChannel(ctx context.Context, c *Channel) error
+	GetChannel(ctx context.Context, id string) (Channel, error)
+	// ListChannels lists one workspace's channels, or all with "".
+	ListChannels(ctx context.Context, workspaceID string) ([]Channel, error)
+	SetChannelSecrets(ctx context.Context, channelID string, secrets map[string]string) error
+	GetChannelSecrets(ctx context.Context, channelID string) (map[string]string, error)
+
+	CreateAPIKey(ctx context.Context, k APIKey) error
+	// GetAPIKeyByHash finds a non-revoked key.
+	GetAPIKeyByHash(ctx context.Context, hash []byte) (APIKey, error)
+	RevokeAPIKey(ctx context.Context, workspaceID, id string) error
+}
+
+// Person is someone a workspace can reach.
+type Person struct {
+	WorkspaceID string
+	ID          string
+	Email       string // lower-cased; "" when unknown
+	Attributes  map[string]any
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Identity is a person's address on one channel.
+type Identity struct {
+	WorkspaceID string
+	PersonID    string
+	ChannelID   string
+	Address     string
+}
+
+// People stores people and their channel identities.
+type People interface {
+	// UpsertPerson creates the person or merges attrs into the existing
+	// attributes (a nil value deletes the attribute). A non-empty email
+	// replaces the stored one.
+	UpsertPerson(ctx context.Context, p Person) (Person, error)
+	GetPerson(ctx context.Context, workspaceID, id string) (Person, error)
+	// FindPeopleByEmail returns every person with that email (compared
+	// case-insensitively), oldest first.
+	FindPeopleByEmail(ctx context.Context, workspaceID, email string) ([]Person, error)
+	// DeletePerson deletes the person and their identities.
+	DeletePerson(ctx context.Context, workspaceID, id string) error
+	// LinkIdentity attaches (ChannelID, Address) to a person, moving it if
+	// it belonged to someone else.
+	LinkIdentity(ctx context.Context, id Identity) error
+	// PersonByIdentity finds who owns an address on a channel.
+	PersonByIdentity(ctx context.Context, channelID, address string) (Person, error)
+	ListIdentities(ctx context.Context, workspaceID, personID string) ([]Identity, error)
+}
+
+// ConversationStatus is open or closed.
+type ConversationStatus string
+
+// Conversation states.
+const (
+	ConversationOpen   ConversationStatus = "open"
+	ConversationClosed ConversationStatus = "closed"
+)
+
+// Conversation is the state of one user's dialogue with a bot on a channel.
+// At most one is open per (BotID, ChannelID, UserID).
+type Conversation struct {
+	ID                string
+	WorkspaceID       string
+	BotID             string
+	ChannelID         string
+	UserID            string // the user's address on the channel
+	PersonID          string
+	ReplyTo           string
+	Status            ConversationStatus
+	FlowID            string
+	StepID            string
+	Memory            map[string]any
+	LastInteractionAt time.Time
+	ExpiresAt         time.Time
+	CreatedAt         time.Time
+	ClosedAt          *time.Time
+}
+
+// Direction of a message.
+type Direction string
+
+// Message directions.
+const (
+	Inbound  Direction = "in"
+	Outbound Direction = "out"
+)
+
+// Message is one entry of a conversation's history.
+type Message struct {
+	ID             int64
+	ConversationID string
+	Direction      Direction
+	Content        message.Content
+	DeliveryID     int64 // outbound only: the delivery that carries it
+	CreatedAt      time.Time
+}
+
+// ConversationFilter selects conversations for listing.
+type ConversationFilter struct {
+	ChannelID string
+	UserID    string
+	Status    ConversationStatus // "" = any
+	Limit     int
+	// Before pages backwards: conversations created strictly before this
+	// conversation id's creation (newest first).
+	Before string
+}
+
+// Conversations stores conversations and their messages.
+type Conversations interface {
+	// GetOpenConversation returns ErrNotFound when none is open.
+	GetOpenConversation(ctx context.Context, botID, channelID, userID string) (Conversation, error)
+	// CreateConversation stores a new open conversation (ID generated when
+	// empty). It fails with ErrConflict when one is already open.
+	CreateConversation(ctx context.Context, c *Conversation) error
+	UpdateConversation(ctx context.Context, c Conversation) error
+	GetConversation(ctx context.Context, id string) (Conversation, error)
+	CloseConversation(ctx context.Context, id string, at time.Time) error
+	// CloseExpired closes open conversations whose ExpiresAt is before now
+	// and returns how many it closed.
+	CloseExpired(ctx context.Context, now time.Time) (int, error)
+	ListConversations(ctx context.Context, f ConversationFilter) ([]Conversation, error)
+
+	AppendMessages(ctx context.Context, msgs []Message) error
+	// ListMessages returns a conversation's messages oldest first, after the
+	// message id afterID (0 = from the start), at most limit.
+	ListMessages(ctx context.Context, conversationID string, afterID int64, limit int) ([]Message, error)
+}
+
+// DeliveryStatus is where a delivery stands.
+type DeliveryStatus string
+
+// Delivery states. Queued and retrying are pending; the rest are final except
+// sent, which a platform receipt may still move to delivered or failed.
+const (
+	DeliveryQueued    DeliveryStatus = "queued"
+	DeliveryRetrying  DeliveryStatus = "retrying"
+	DeliverySending   DeliveryStatus = "sending" // claimed by a worker
+	DeliverySent      DeliveryStatus = "sent"
+	DeliveryDelivered DeliveryStatus = "delivered"
+	DeliveryFailed    DeliveryStatus = "failed"
+	DeliverySkipped   DeliveryStatus = "skipped"
+)
+
+// Delivery is one outbound message to one address: the outbox row written
+// before any send.
+type Delivery struct {
+	ID             int64
+	WorkspaceID    string
+	ChannelID      string
+	Recipient      string
+	ReplyTo        string
+	PersonID       string
+	ConversationID string
+	Content        message.Content
+	// IdempotencyKey is unique; enqueueing an existing key is a no-op.
+	IdempotencyKey string
+	Status         DeliveryStatus
+	Reason         string // machine-readable reason of failed/skipped
+	LastError      string
+	Attempts       int
+	NextAttemptAt  time.Time
+	ProviderID     string
+	// SourceKind and SourceID name what produced the delivery, e.g.
+	// ("reply", conversation id), ("broadcast", request id),
+	// ("trigger", trigger id).
+	SourceKind  string
+	SourceID    string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	SentAt      *time.Time
+	DeliveredAt *time.Time
+}
+
+// ClaimOptions bound one claim of pending deliveries.
+type ClaimOptions struct {
+	Limit int
+	// Lease is how long the claim holds; an unfinished claim becomes
+	// pending again after it (crash recovery).
+	Lease time.Duration
+	Now   time.Time
+}
+
+// DeliveryResult records the outcome of one send attempt.
+type DeliveryResult struct {
+	ID         int64
+	Status     DeliveryStatus // sent, delivered, failed, skipped or retrying
+	ProviderID string
+	Reason     string
+	LastError  string
+	// NextAttemptAt is required for retrying.
+	NextAttemptAt time.Time
+	// CountAttempt is false for rate-limit snoozes, which do not use up
+	// the retry budget.
+	CountAttempt bool
+	At           time.Time
+}
+
+// Deliveries is the outbox.
+type Deliveries interface {
+	// EnqueueDeliveries inserts deliveries in one batch; rows whose
+	// idempotency key exists already are skipped. It fills in IDs of the
+	// inserted rows and returns how many were inserted.
+	EnqueueDeliveries(ctx context.Context, ds []Delivery) (int, error)
+	// ClaimDeliveries marks up to Limit pending deliveries (queued or
+	// retrying, due by Now, or sending with an expired lease) as sending
+	// and returns them, oldest first. A delivery is not claimed while an
+	// older pending or sending delivery exists for the same (ChannelID,
+	// Recipient): messages to one person go out in order.
+	ClaimDeliveries(ctx context.Context, o ClaimOptions) ([]Delivery, error)
+	CompleteDeliveries(ctx context.Context, rs []DeliveryResult) error
+	// ApplyReceipt updates the delivery a platform receipt refers to.
+	ApplyReceipt(ctx context.Context, channelID, providerID string, status DeliveryStatus, reason string, at time.Time) error
+	GetDelivery(ctx context.Context, id int64) (Delivery, error)
+	ListDeliveriesBySource(ctx context.Context, kind, id string) ([]Delivery, error)
+}
+
+// Job is a unit of durable background work.
+type Job struct {
+	ID   int64
+	Kind string
+	// Key serializes jobs: jobs with the same non-empty key run one at a
+	// time, in id order (e.g. one conversation's events).
+	Key       string
+	Payload   json.RawMessage
+	Attempts  int
+	RunAt     time.Time
+	LastError string
+	CreatedAt time.Time
+}
+
+// Jobs is the durable job queue.
+type Jobs interface {
+	EnqueueJob(ctx context.Context, j *Job) error
+	// ClaimJobs leases up to limit due jobs, honouring Key ordering.
+	ClaimJobs(ctx context.Context, limit int, lease time.Duration, now time.Time) ([]Job, error)
+	CompleteJob(ctx context.Context, id int64) error
+	// RetryJob releases the job to run again at runAt, recording err.
+	RetryJob(ctx context.Context, id int64, err string, runAt time.Time) error
+	// FailJob gives up on the job, recording err.
+	FailJob(ctx context.Context, id int64, err string) error
+}
+
+// InboundDedupe remembers platform event ids so retries are processed once.
+type InboundDedupe interface {
+	// MarkEventSeen records (channelID, eventID) and reports whether it was
+	// new.
+	MarkEventSeen(ctx context.Context, channelID, eventID string, at time.Time) (bool, error)
+	PruneSeenEvents(ctx context.Context, before time.Time) (int, error)
+}
