@@ -1,0 +1,60 @@
+# Switchboard. `make help` lists the targets.
+
+GO        ?= go
+BIN       := bin
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X github.com/switchboard-gw/switchboard/gateway/buildinfo.Version=$(VERSION)
+# Every directory under plugins/ with a main package is a plugin.
+PLUGINS   := $(patsubst plugins/%/main.go,%,$(wildcard plugins/*/main.go))
+TOOLS     := $(GO) tool -modfile=scripts/tools/go.mod
+TEST_FLAGS ?= -race -timeout 25m
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: gateway plugins ## Build bin/switchboard and every plugin under bin/plugins/.
+
+.PHONY: gateway
+gateway: ## Build bin/switchboard.
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/switchboard ./gateway/cmd/switchboard
+
+.PHONY: plugins
+plugins: ## Build each plugin with its plugin.json manifest (name, version, protocol, sha256).
+	@set -e; for p in $(PLUGINS); do \
+		$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/plugins/$$p/$$p ./plugins/$$p; \
+		scripts/plugin-manifest.sh $(BIN)/plugins/$$p $$p $(VERSION); \
+	done
+
+.PHONY: run
+run: build ## Build, then start the gateway on 127.0.0.1:8080 with SQLite under ./data/.
+	$(BIN)/switchboard serve --config configs/gateway.yaml
+
+.PHONY: test
+test: build ## Run every test (PostgreSQL store tests need SWITCHBOARD_TEST_POSTGRES_URL).
+	$(GO) test $(TEST_FLAGS) ./...
+	scripts/test-node.sh
+
+.PHONY: bench
+bench: build ## Run the benchmarks and print figures and ratios (BENCH_FLAGS=-recipients=1000000 for the big fan-out).
+	scripts/bench.sh $(BENCH_FLAGS)
+
+.PHONY: lint
+lint: ## go vet, gofmt and generated-code drift.
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+.PHONY: generate
+generate: ## Regenerate protobuf code with the pinned tools in scripts/tools.
+	$(TOOLS) buf generate
+
+.PHONY: generate-check
+generate-check: generate ## Fail when committed generated code differs from a fresh generation.
+	@git diff --exit-code -- sdk/ || (echo "generated code is stale: run make generate and commit"; exit 1)
+
+.PHONY: clean
+clean: ## Remove build outputs.
+	rm -rf $(BIN)
