@@ -1,0 +1,249 @@
+// Package config loads the gateway's configuration file (configs/gateway.yaml).
+//
+// Decoding is strict: an unknown key is an error naming the key and its line,
+// so a typo never silently falls back to a default. Secrets and DSNs can be
+// given through the environment instead of the file (see Env*).
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Environment variables that override the file.
+const (
+	EnvDatabaseURL = "SWITCHBOARD_DATABASE_URL"
+	EnvListen      = "SWITCHBOARD_LISTEN"
+	EnvPublicURL   = "SWITCHBOARD_PUBLIC_URL"
+	EnvSecretKey   = "SWITCHBOARD_SECRET_KEY"
+	EnvLogLevel    = "SWITCHBOARD_LOG_LEVEL"
+)
+
+// Config is the whole gateway configuration. Zero values take the defaults
+// documented on each field (applied by Load).
+type Config struct {
+	// Listen is the HTTP address. Defaults to 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+	// PublicURL is how platforms reach this gateway (scheme, host, optional
+	// path prefix). Channel webhook URLs, which platform signatures cover,
+	// are built from it, never from a request's Host header. Defaults to
+	// http://<Listen>.
+	PublicURL string `yaml:"public_url"`
+	// Database is sqlite://PATH (relative to the working directory) or a
+	// postgres:// URL. Defaults to sqlite://data/switchboard.db.
+	Database string `yaml:"database"`
+	// SecretKey signs gateway-issued tokens (web chat sessions). Give it
+	// through SWITCHBOARD_SECRET_KEY in production; when empty a random key
+	// is generated at start and tokens do not survive a restart.
+	SecretKey string         `yaml:"secret_key"`
+	Log       LogConfig      `yaml:"log"`
+	Plugins   PluginsConfig  `yaml:"plugins"`
+	Delivery  DeliveryConfig `yaml:"delivery"`
+	API       APIConfig      `yaml:"api"`
+	Security  Security       `yaml:"security"`
+}
+
+// LogConfig selects the slog handler.
+type LogConfig struct {
+	// Level is debug, info, warn or error. Defaults to info.
+	Level string `yaml:"level"`
+	// Format is text or json. Defaults to text.
+	Format string `yaml:"format"`
+}
+
+// PluginsConfig configures the plugin host.
+type PluginsConfig struct {
+	// Dir holds one folder per plugin with its plugin.json. Defaults to
+	// bin/plugins.
+	Dir string `yaml:"dir"`
+	// StartTimeout bounds a plugin's start-up handshake. Defaults to 10s.
+	StartTimeout time.Duration `yaml:"start_timeout"`
+	// HealthInterval is how often channel health is checked. Defaults to 30s.
+	HealthInterval time.Duration `yaml:"health_interval"`
+	// ShutdownTimeout bounds a plugin's graceful stop before it is killed.
+	// Defaults to 5s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// DeliveryConfig tunes the outbound pipeline.
+type DeliveryConfig struct {
+	// Workers is how many Send batches may be in flight at once. Defaults
+	// to 8.
+	Workers int `yaml:"workers"`
+	// ClaimSize is how many deliveries one claim takes. Defaults to 1000.
+	ClaimSize int `yaml:"claim_size"`
+	// BatchSize caps one Send call (a plugin may ask for less). Defaults
+	// to 100.
+	BatchSize int `yaml:"batch_size"`
+	// MaxAttempts before a transient failure becomes final. Defaults to 10.
+	MaxAttempts int `yaml:"max_attempts"`
+	// Lease is how long a claimed delivery stays claimed before another
+	// worker may take it over (crash recovery). Defaults to 60s.
+	Lease time.Duration `yaml:"lease"`
+	// PollInterval is how often the store is polled for due retries when
+	// nothing wakes the pipeline. Defaults to 250ms.
+	PollInterval time.Duration `yaml:"poll_interval"`
+}
+
+// APIConfig tunes the HTTP APIs.
+type APIConfig struct {
+	// KeyRateLimit is requests per second allowed per API key on the
+	// CSML-compatible APIs. Defaults to 50.
+	KeyRateLimit float64 `yaml:"key_rate_limit"`
+	// MaxBodyBytes caps request bodies on the bot APIs. Defaults to 1 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxWebhookBytes caps platform webhook bodies. Defaults to 1 MiB.
+	MaxWebhookBytes int64 `yaml:"max_webhook_bytes"`
+}
+
+// Security holds switches that trade safety for convenience.
+type Security struct {
+	// AllowInternalFetch lets the gateway fetch user-supplied URLs (data
+	// files, call steps) that resolve to loopback, private or link-local
+	// addresses. Off by default; tests and local demos turn it on.
+	AllowInternalFetch bool `yaml:"allow_internal_fetch"`
+}
+
+// Load reads path, applies environment overrides and defaults, and
+// validates the result.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse decodes a configuration document strictly, then applies
+// environment overrides and defaults.
+func Parse(raw []byte) (*Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	// An empty document (io.EOF) is an empty config: every default applies.
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("decode config: %w", err)
+	}
+	cfg.applyEnv(os.Getenv)
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+func (c *Config) applyEnv(getenv func(string) string) {
+	set := func(dst *string, key string) {
+		if v := getenv(key); v != "" {
+			*dst = v
+		}
+	}
+	set(&c.Database, EnvDatabaseURL)
+	set(&c.Listen, EnvListen)
+	set(&c.PublicURL, EnvPublicURL)
+	set(&c.SecretKey, EnvSecretKey)
+	set(&c.Log.Level, EnvLogLevel)
+}
+
+func (c *Config) applyDefaults() {
+	def := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	defInt := func(dst *int, v int) {
+		if *dst == 0 {
+			*dst = v
+		}
+	}
+	defDur := func(dst *time.Duration, v time.Duration) {
+		if *dst == 0 {
+			*dst = v
+		}
+	}
+	def(&c.Listen, "127.0.0.1:8080")
+	def(&c.PublicURL, "http://"+c.Listen)
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	def(&c.Database, "sqlite://data/switchboard.db")
+	def(&c.Log.Level, "info")
+	def(&c.Log.Format, "text")
+	def(&c.Plugins.Dir, filepath.Join("bin", "plugins"))
+	defDur(&c.Plugins.StartTimeout, 10*time.Second)
+	defDur(&c.Plugins.HealthInterval, 30*time.Second)
+	defDur(&c.Plugins.ShutdownTimeout, 5*time.Second)
+	defInt(&c.Delivery.Workers, 8)
+	defInt(&c.Delivery.ClaimSize, 1000)
+	defInt(&c.Delivery.BatchSize, 100)
+	defInt(&c.Delivery.MaxAttempts, 10)
+	defDur(&c.Delivery.Lease, 60*time.Second)
+	defDur(&c.Delivery.PollInterval, 250*time.Millisecond)
+	if c.API.KeyRateLimit == 0 {
+		c.API.KeyRateLimit = 50
+	}
+	if c.API.MaxBodyBytes == 0 {
+		c.API.MaxBodyBytes = 1 << 20
+	}
+	if c.API.MaxWebhookBytes == 0 {
+		c.API.MaxWebhookBytes = 1 << 20
+	}
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("public_url %q: must be an absolute http(s) URL", c.PublicURL))
+	}
+	if !strings.HasPrefix(c.Database, "sqlite://") && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		errs = append(errs, fmt.Errorf("database %q: must start with sqlite:// or postgres://", redactURL(c.Database)))
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level %q: must be debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q: must be text or json", c.Log.Format))
+	}
+	for name, v := range map[string]int{
+		"delivery.workers": c.Delivery.Workers, "delivery.claim_size": c.Delivery.ClaimSize,
+		"delivery.batch_size": c.Delivery.BatchSize, "delivery.max_attempts": c.Delivery.MaxAttempts,
+	} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s: must be positive, got %d", name, v))
+		}
+	}
+	if c.API.KeyRateLimit < 0 {
+		errs = append(errs, fmt.Errorf("api.key_rate_limit: must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// RedactedDatabase is Database with any password removed, for logs.
+func (c *Config) RedactedDatabase() string { return redactURL(c.Database) }
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

@@ -1,0 +1,379 @@
+// Package delivery sends the outbox: it claims pending deliveries from the
+// store in batches, paces them under the limits each channel's plugin
+// declares, calls the plugin's Send, and records every outcome.
+//
+// The rules it keeps:
+//   - a delivery is durable before any send and keeps its idempotency key on
+//     every attempt, across restarts;
+//   - messages to one recipient go out in order (the store claims only the
+//     oldest pending delivery per recipient);
+//   - no request reaches a platform before a retry-after it gave has passed:
+//     a rate-limited answer pauses the whole channel until then;
+//   - transient failures retry with capped exponential backoff up to
+//     Options.MaxAttempts; permanent ones fail at once with their reason;
+//   - rate-limit waits never use up attempts.
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/switchboard-gw/switchboard/gateway/queue"
+	"github.com/switchboard-gw/switchboard/gateway/store"
+	"github.com/switchboard-gw/switchboard/sdk"
+)
+
+// Reason codes recorded on deliveries that did not go out (yet).
+const (
+	ReasonRateLimited      = "rate_limited"
+	ReasonThrottled        = "throttled" // paced by the channel's declared limits
+	ReasonPluginDown       = "plugin_down"
+	ReasonChannelRejected  = "channel_rejected"
+	ReasonAuth             = "auth_error"
+	ReasonTransient        = "transient_error"
+	ReasonRetriesExhausted = "retries_exhausted"
+	ReasonChannelMissing   = "channel_not_found"
+)
+
+// passThroughReasons are permanent error codes from plugins that already
+// name the reason in the gateway's vocabulary.
+var passThroughReasons = map[string]bool{
+	"unknown_user": true, "not_connected": true, "bot_blocked": true,
+}
+
+// Store is what the pipeline needs from the store.
+type Store interface {
+	ClaimDeliveries(ctx context.Context, o store.ClaimOptions) ([]store.Delivery, error)
+	CompleteDeliveries(ctx context.Context, rs []store.DeliveryResult) error
+	GetChannel(ctx context.Context, id string) (store.Channel, error)
+}
+
+// Plugins gives access to running channel plugins by type name.
+type Plugins interface {
+	// Channel returns the plugin serving a channel type, or an error when
+	// it is not running.
+	Channel(name string) (sdk.Channel, error)
+	Describe(name string) (sdk.Description, bool)
+}
+
+// Options tune a Pipeline. Zero values take the defaults.
+type Options struct {
+	// Workers is how many Send batches may be in flight. Defaults to 8.
+	Workers int
+	// ClaimSize caps one claim. Defaults to 1000.
+	ClaimSize int
+	// BatchSize caps one Send call. Defaults to 100.
+	BatchSize int
+	// MaxAttempts before a transient failure is final. Defaults to 10.
+	MaxAttempts int
+	// Lease of a claim. Defaults to 60s.
+	Lease time.Duration
+	// PollInterval bounds how long a due retry waits. Defaults to 250ms.
+	PollInterval time.Duration
+	// Horizon is the longest a claimed delivery is held in memory waiting
+	// for its turn under a rate limit; later ones go back to the store.
+	// Defaults to 1s.
+	Horizon time.Duration
+	// RetryBase and RetryMax shape the backoff of transient failures.
+	// Default to 1s and 5m.
+	RetryBase, RetryMax time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) defaults() {
+	setInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	setDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	setInt(&o.Workers, 8)
+	setInt(&o.ClaimSize, 1000)
+	setInt(&o.BatchSize, 100)
+	setInt(&o.MaxAttempts, 10)
+	setDur(&o.Lease, 60*time.Second)
+	setDur(&o.PollInterval, 250*time.Millisecond)
+	setDur(&o.Horizon, time.Second)
+	setDur(&o.RetryBase, time.Second)
+	setDur(&o.RetryMax, 5*time.Minute)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Pipeline is the outbox sender.
+type Pipeline struct {
+	store   Store
+	plugins Plugins
+	opts    Options
+	log     *slog.Logger
+	wake    chan struct{}
+
+	mu       sync.Mutex
+	inflight int
+	channels map[string]*channelState
+}
+
+// New returns a Pipeline; call Run to start it.
+func New(st Store, plugins Plugins, opts Options) *Pipeline {
+	opts.defaults()
+	return &Pipeline{
+		store:    st,
+		plugins:  plugins,
+		opts:     opts,
+		log:      opts.Logger.With("component", "delivery"),
+		wake:     make(chan struct{}, 1),
+		channels: map[string]*channelState{},
+	}
+}
+
+// Notify wakes the pipeline: deliveries were enqueued.
+func (p *Pipeline) Notify() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends until ctx is done, then waits for in-flight batches.
+func (p *Pipeline) Run(ctx context.Context) error {
+	sem := make(chan struct{}, p.opts.Workers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	maxInflight := p.opts.Workers * p.opts.BatchSize * 2
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-p.wake:
+		case <-timer.C:
+		}
+		for ctx.Err() == nil {
+			p.mu.Lock()
+			free := min(p.opts.ClaimSize, maxInflight-p.inflight)
+			p.mu.Unlock()
+			if free <= 0 {
+				break
+			}
+			ds, err := p.store.ClaimDeliveries(ctx, store.ClaimOptions{Limit: free, Lease: p.opts.Lease, Now: p.opts.Now()})
+			if err != nil {
+				if ctx.Err() == nil {
+					p.log.Error("claim deliveries", "err", err)
+				}
+				break
+			}
+			if len(ds) == 0 {
+				break
+			}
+			p.mu.Lock()
+			p.inflight += len(ds)
+			p.mu.Unlock()
+			p.dispatch(context.WithoutCancel(ctx), ds, sem, &wg)
+		}
+		timer.Reset(p.opts.PollInterval)
+	}
+}
+
+// batch is a group of deliveries of one channel sent in one Send call, not
+// before start.
+type batch struct {
+	channel store.Channel
+	plugin  sdk.Channel
+	items   []store.Delivery
+	start   time.Time
+}
+
+func (p *Pipeline) dispatch(ctx context.Context, ds []store.Delivery, sem chan struct{}, wg *sync.WaitGroup) {
+	now := p.opts.Now()
+	byChannel := map[string][]store.Delivery{}
+	var order []string
+	for _, d := range ds {
+		if _, ok := byChannel[d.ChannelID]; !ok {
+			order = append(order, d.ChannelID)
+		}
+		byChannel[d.ChannelID] = append(byChannel[d.ChannelID], d)
+	}
+	var early []store.DeliveryResult // outcomes decided without a send
+	var batches []batch
+	for _, chID := range order {
+		group := byChannel[chID]
+		ch, err := p.store.GetChannel(ctx, chID)
+		if err != nil {
+			for _, d := range group {
+				if errors.Is(err, store.ErrNotFound) {
+					early = append(early, p.failed(d, ReasonChannelMissing, "channel was deleted", now))
+				} else {
+					early = append(early, p.retry(d, ReasonTransient, err.Error(), now))
+				}
+			}
+			continue
+		}
+		plug, err := p.plugins.Channel(ch.Type)
+		if err != nil {
+			for _, d := range group {
+				early = append(early, p.retry(d, ReasonPluginDown, err.Error(), now))
+			}
+			continue
+		}
+		desc, _ := p.plugins.Describe(ch.Type)
+		st := p.channelState(chID, desc.RateLimits)
+		size := p.opts.BatchSize
+		if desc.MaxBatch > 0 && desc.MaxBatch < size {
+			size = desc.MaxBatch
+		}
+		ready, snoozed := st.schedule(group, now, p.opts.Horizon)
+		for _, s := range snoozed {
+			early = append(early, store.DeliveryResult{ID: s.d.ID, Status: store.DeliveryQueued, Reason: ReasonThrottled,
+				NextAttemptAt: s.at, At: now})
+		}
+		for len(ready) > 0 {
+			n := min(size, len(ready))
+			b := batch{channel: ch, plugin: plug, start: ready[n-1].at}
+			for _, s := range ready[:n] {
+				b.items = append(b.items, s.d)
+			}
+			batches = append(batches, b)
+			ready = ready[n:]
+		}
+	}
+	if len(early) > 0 {
+		p.complete(ctx, early)
+	}
+	for _, b := range batches {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if wait := b.start.Sub(p.opts.Now()); wait > 0 {
+				time.Sleep(wait)
+			}
+			p.send(ctx, b)
+		}()
+	}
+}
+
+func (p *Pipeline) send(ctx context.Context, b batch) {
+	out := make([]sdk.Outbound, len(b.items))
+	for i, d := range b.items {
+		out[i] = sdk.Outbound{
+			ChannelID:      d.ChannelID,
+			IdempotencyKey: d.IdempotencyKey,
+			Recipient:      d.Recipient,
+			ReplyTo:        d.ReplyTo,
+			Content:        d.Content,
+			Attempt:        d.Attempts + 1,
+		}
+	}
+	results, err := b.plugin.Send(ctx, out)
+	if err == nil && len(results) != len(out) {
+		err = fmt.Errorf("plugin %s returned %d results for %d messages", b.channel.Type, len(results), len(out))
+	}
+	now := p.opts.Now()
+	rs := make([]store.DeliveryResult, len(b.items))
+	for i, d := range b.items {
+		sendErr := err
+		if err == nil {
+			sendErr = results[i].Err
+		}
+		if sendErr == nil {
+			at := now
+			rs[i] = store.DeliveryResult{ID: d.ID, Status: store.DeliverySent, ProviderID: results[i].ProviderID,
+				CountAttempt: true, At: at}
+			continue
+		}
+		rs[i] = p.classify(b.channel.ID, d, sendErr, now)
+	}
+	p.complete(ctx, rs)
+}
+
+func (p *Pipeline) classify(channelID string, d store.Delivery, err error, now time.Time) store.DeliveryResult {
+	var se *sdk.SendError
+	if !errors.As(err, &se) {
+		se = sdk.Transient("", err.Error())
+	}
+	switch se.Kind {
+	case sdk.KindRateLimited:
+		wait := max(se.RetryAfter, time.Second)
+		p.channelState(channelID, sdk.RateLimits{}).pause(now.Add(wait))
+		return store.DeliveryResult{ID: d.ID, Status: store.DeliveryRetrying, Reason: ReasonRateLimited,
+			LastError: se.Error(), NextAttemptAt: now.Add(wait), At: now}
+	case sdk.KindPermanent:
+		reason := ReasonChannelRejected
+		if passThroughReasons[se.Code] {
+			reason = se.Code
+		}
+		return p.failed(d, reason, se.Error(), now)
+	case sdk.KindAuth:
+		return p.retry(d, ReasonAuth, se.Error(), now)
+	default:
+		return p.retry(d, ReasonTransient, se.Error(), now)
+	}
+}
+
+func (p *Pipeline) retry(d store.Delivery, reason, msg string, now time.Time) store.DeliveryResult {
+	attempt := d.Attempts + 1
+	if attempt >= p.opts.MaxAttempts {
+		return p.failed(d, ReasonRetriesExhausted, reason+": "+msg, now)
+	}
+	return store.DeliveryResult{ID: d.ID, Status: store.DeliveryRetrying, Reason: reason, LastError: msg,
+		NextAttemptAt: now.Add(queue.Backoff(attempt, p.opts.RetryBase, p.opts.RetryMax)), CountAttempt: true, At: now}
+}
+
+func (p *Pipeline) failed(d store.Delivery, reason, msg string, now time.Time) store.DeliveryResult {
+	return store.DeliveryResult{ID: d.ID, Status: store.DeliveryFailed, Reason: reason, LastError: msg,
+		CountAttempt: true, At: now}
+}
+
+func (p *Pipeline) complete(ctx context.Context, rs []store.DeliveryResult) {
+	if err := p.store.CompleteDeliveries(ctx, rs); err != nil {
+		// The claims' leases run out and the deliveries are sent again with
+		// the same idempotency keys: at-least-once, never lost.
+		p.log.Error("record delivery results", "err", err, "count", len(rs))
+	}
+	for _, r := range rs {
+		deliveriesTotal.WithLabelValues(string(r.Status), r.Reason).Inc()
+	}
+	p.mu.Lock()
+	p.inflight -= len(rs)
+	p.mu.Unlock()
+	p.Notify()
+}
+
+func (p *Pipeline) channelState(channelID string, limits sdk.RateLimits) *channelState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st, ok := p.channels[channelID]
+	if !ok {
+		st = newChannelState(limits)
+		p.channels[channelID] = st
+	}
+	return st
+}
+
+// scheduled is a delivery with the time it may be sent.
+type scheduled struct {
+	d  store.Delivery
+	at time.Time
+}
+
+// sortByTime orders deliveries by send time, keeping claim order for ties.
+func sortByTime(s []scheduled) {
+	sort.SliceStable(s, func(i, j int) bool { return s[i].at.Before(s[j].at) })
+}
