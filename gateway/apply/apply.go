@@ -1,0 +1,210 @@
+// Package apply implements `switchboard apply`: operators describe a
+// workspace (its bots with their flows, channels, people, segments and
+// broadcasts) in YAML, and apply creates or updates them.
+//
+// Apply is all or nothing: every document is decoded strictly (unknown keys
+// are errors with their line), every problem is reported at once with its
+// location, and the changes are written in one transaction, so a failed apply
+// leaves the store exactly as it was. Resources missing from the file are left
+// alone: apply never deletes.
+package apply
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/switchboard-gw/switchboard/gateway/store"
+)
+
+// Document is one resources file. It describes one workspace.
+type Document struct {
+	Workspace WorkspaceSpec `yaml:"workspace"`
+	// Bots are bot documents in the format of package bot (docs/BOTS.md).
+	Bots     []yaml.Node   `yaml:"bots"`
+	Channels []ChannelSpec `yaml:"channels"`
+	People   []PersonSpec  `yaml:"people"`
+}
+
+// WorkspaceSpec names the workspace.
+type WorkspaceSpec struct {
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+}
+
+// ChannelSpec is a channel: an instance of a plugin type attached to a bot.
+type ChannelSpec struct {
+	// ID is optional; give one to keep webhook URLs stable across
+	// databases (the demo does). Otherwise a UUID is generated once.
+	ID      string         `yaml:"id"`
+	Name    string         `yaml:"name"`
+	Type    string         `yaml:"type"`
+	Bot     string         `yaml:"bot"`
+	Enabled *bool          `yaml:"enabled"`
+	Config  map[string]any `yaml:"config"`
+	// Secrets are stored apart from the channel and never shown again.
+	// Values may be ${ENV_VAR} references, resolved when applying.
+	Secrets map[string]string `yaml:"secrets"`
+}
+
+// PersonSpec is a person with optional channel identities.
+type PersonSpec struct {
+	ID         string         `yaml:"id"`
+	Email      string         `yaml:"email"`
+	Attributes map[string]any `yaml:"attributes"`
+	Identities []struct {
+		Channel string `yaml:"channel"` // channel name or id
+		Address string `yaml:"address"`
+	} `yaml:"identities"`
+}
+
+// BotCompiler validates one bot document (YAML) and returns its name and
+// the definition to store. Its error lists every problem found.
+type BotCompiler func(doc []byte) (name string, definition json.RawMessage, err error)
+
+// Options configure Apply.
+type Options struct {
+	Bots BotCompiler
+	// Getenv resolves ${VAR} references; defaults to os.Getenv with unset
+	// variables reported as errors.
+	LookupEnv func(string) (string, bool)
+	// DryRun validates and rolls back.
+	DryRun bool
+	// Out receives one line per change.
+	Out io.Writer
+	Now func() time.Time
+}
+
+var (
+	idPattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	typePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	envRef      = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+)
+
+// Problems is every problem found in the documents, with locations.
+type Problems []string
+
+func (p Problems) Error() string {
+	return fmt.Sprintf("%d problem(s):\n  %s", len(p), strings.Join(p, "\n  "))
+}
+
+// Parse decodes a resources file strictly.
+func Parse(name string, raw []byte) (*Document, *yaml.Node, error) {
+	var doc Document
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil, fmt.Errorf("%s: empty document", name)
+		}
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &doc, &root, nil
+}
+
+// File is one parsed resources file.
+type File struct {
+	Name string
+	Doc  *Document
+	root *yaml.Node
+}
+
+// ReadFiles reads and parses resources files.
+func ReadFiles(paths []string) ([]File, error) {
+	var files []File
+	for _, p := range paths {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		doc, root, err := Parse(p, raw)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, File{Name: p, Doc: doc, root: root})
+	}
+	return files, nil
+}
+
+// Store is what Apply writes to.
+type Store interface {
+	WithTx(ctx context.Context, fn func(tx store.Store) error) error
+}
+
+// Apply validates every file, then writes them all in one transaction.
+func Apply(ctx context.Context, st Store, files []File, opts Options) error {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = os.LookupEnv
+	}
+	plans, probs := plan(files, opts)
+	if len(probs) > 0 {
+		return probs
+	}
+	errDryRun := errors.New("dry run")
+	err := st.WithTx(ctx, func(tx store.Store) error {
+		for _, p := range plans {
+			if err := p.write(ctx, tx, opts); err != nil {
+				return err
+			}
+		}
+		if opts.DryRun {
+			return errDryRun
+		}
+		return nil
+	})
+	if errors.Is(err, errDryRun) {
+		fmt.Fprintln(opts.Out, "dry run: nothing was written")
+		return nil
+	}
+	return err
+}
+
+// line finds the line of a list item in a file, for error messages.
+func (f File) line(section string, i int) int {
+	if f.root == nil || len(f.root.Content) == 0 {
+		return 0
+	}
+	m := f.root.Content[0]
+	for k := 0; k+1 < len(m.Content); k += 2 {
+		if m.Content[k].Value == section && i < len(m.Content[k+1].Content) {
+			return m.Content[k+1].Content[i].Line
+		}
+	}
+	return 0
+}
+
+// expandEnv resolves ${VAR} references; unset variables are problems.
+func expandEnv(s string, lookup func(string) (string, bool)) (string, error) {
+	var missing []string
+	out := envRef.ReplaceAllStringFunc(s, func(ref string) string {
+		name := envRef.FindStringSubmatch(ref)[1]
+		v, ok := lookup(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("environment variable %s is not set", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
