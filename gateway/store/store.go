@@ -202,12 +202,14 @@ type Message struct {
 	CreatedAt      time.Time
 }
 
-// ConversationFilter selects conversations for listing.
+// ConversationFilter selects conversations for listing. Empty fields match
+// anything.
 type ConversationFilter struct {
-	ChannelID string
-	UserID    string
-	Status    ConversationStatus // "" = any
-	Limit     int
+	WorkspaceID string
+	ChannelID   string
+	UserID      string
+	Status      ConversationStatus // "" = any
+	Limit       int                // ≤ 0 = 100
 	// Before pages backwards: conversations created strictly before this
 	// conversation id's creation (newest first).
 	Before string

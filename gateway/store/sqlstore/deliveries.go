@@ -1,0 +1,277 @@
+package sqlstore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard-gw/switchboard/gateway/store"
+)
+
+// Rows per multi-row statement: large enough to amortize round trips and
+// statement overhead, small enough for any engine's parameter limit.
+const batchRows = 1000
+
+// deliveryInsertCols are the columns EnqueueDeliveries writes (all but id).
+const deliveryInsertCols = `workspace_id, channel_id, recipient, reply_to, person_id, conversation_id, content,
+	idempotency_key, status, reason, last_error, attempts, next_attempt_at, provider_id, source_kind, source_id,
+	created_at, updated_at, sent_at, delivered_at`
+
+const deliveryInsertNCols = 20
+
+const deliveryCols = `id, ` + deliveryInsertCols
+
+// pendingStatuses is the one spelling of "pending or being sent" used in
+// queries and in the partial indexes (SQLite uses a partial index only when
+// the query repeats its condition).
+const pendingStatuses = `('queued', 'retrying', 'sending')`
+
+func scanDelivery(r scanner) (store.Delivery, error) {
+	var d store.Delivery
+	var content jsonCol
+	var status string
+	var next, created, updated int64
+	var sent, delivered sql.NullInt64
+	if err := r.Scan(&d.ID, &d.WorkspaceID, &d.ChannelID, &d.Recipient, &d.ReplyTo, &d.PersonID,
+		&d.ConversationID, &content, &d.IdempotencyKey, &status, &d.Reason, &d.LastError, &d.Attempts, &next,
+		&d.ProviderID, &d.SourceKind, &d.SourceID, &created, &updated, &sent, &delivered); err != nil {
+		return d, err
+	}
+	d.Status = store.DeliveryStatus(status)
+	d.NextAttemptAt, d.CreatedAt, d.UpdatedAt = fromMicros(next), fromMicros(created), fromMicros(updated)
+	d.SentAt, d.DeliveredAt = fromNullMicros(sent), fromNullMicros(delivered)
+	return d, content.into(&d.Content)
+}
+
+// EnqueueDeliveries inserts deliveries in multi-row statements inside one
+// transaction, skipping rows whose idempotency key exists. It fills in the
+// IDs of inserted rows (skipped rows keep ID 0) and the defaults: an empty
+// IdempotencyKey is generated, Status defaults to queued, NextAttemptAt to
+// now.
+func (s *Store) EnqueueDeliveries(ctx context.Context, ds []store.Delivery) (int, error) {
+	if len(ds) == 0 {
+		return 0, nil
+	}
+	now := s.now()
+	args := make([]any, 0, min(len(ds), batchRows)*deliveryInsertNCols)
+	inserted := 0
+	err := s.tx(ctx, func(tx *Store) error {
+		for start := 0; start < len(ds); start += batchRows {
+			chunk := ds[start:min(start+batchRows, len(ds))]
+			args = args[:0]
+			for i := range chunk {
+				d := &chunk[i]
+				d.ID = 0
+				if d.IdempotencyKey == "" {
+					d.IdempotencyKey = uuid.NewString()
+				}
+				if d.Status == "" {
+					d.Status = store.DeliveryQueued
+				}
+				if d.NextAttemptAt.IsZero() {
+					d.NextAttemptAt = now
+				}
+				d.CreatedAt, d.UpdatedAt = now, now
+				content, err := toJSON(d.Content)
+				if err != nil {
+					return fmt.Errorf("delivery %s: %w", d.IdempotencyKey, err)
+				}
+				args = append(args, d.WorkspaceID, d.ChannelID, d.Recipient, d.ReplyTo, d.PersonID,
+					d.ConversationID, content, d.IdempotencyKey, string(d.Status), d.Reason, d.LastError,
+					d.Attempts, micros(d.NextAttemptAt), d.ProviderID, d.SourceKind, d.SourceID,
+					micros(now), micros(now), nullMicros(d.SentAt), nullMicros(d.DeliveredAt))
+			}
+			rows, err := tx.queryWrite(ctx, `INSERT INTO deliveries (`+deliveryInsertCols+`) VALUES `+
+				placeholders(len(chunk), deliveryInsertNCols)+
+				` ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key`, args...)
+			if err != nil {
+				return err
+			}
+			type idKey struct {
+				id  int64
+				key string
+			}
+			got, err := collect(rows, func(r scanner) (idKey, error) {
+				var v idKey
+				return v, r.Scan(&v.id, &v.key)
+			})
+			if err != nil {
+				return err
+			}
+			// RETURNING has no promised order: match rows by key.
+			index := make(map[string]int, len(chunk))
+			for i := len(chunk) - 1; i >= 0; i-- {
+				index[chunk[i].IdempotencyKey] = i
+			}
+			for _, g := range got {
+				chunk[index[g.key]].ID = g.id
+			}
+			inserted += len(got)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("enqueue deliveries: %w", err)
+	}
+	return inserted, nil
+}
+
+// ClaimDeliveries claims due deliveries (earliest due first) and returns
+// them in id order. Limit ≤ 0 means 100, Lease ≤ 0 one minute, a zero Now
+// the store's clock. While claimed, NextAttemptAt is the lease deadline.
+//
+// The per-(channel, recipient) ordering is an indexed NOT EXISTS probe for
+// an older pending row; on PostgreSQL, rows another node is claiming right
+// now are skipped, and their older siblings still block younger ones.
+func (s *Store) ClaimDeliveries(ctx context.Context, o store.ClaimOptions) ([]store.Delivery, error) {
+	if o.Lease <= 0 {
+		o.Lease = time.Minute
+	}
+	if o.Now.IsZero() {
+		o.Now = s.now()
+	}
+	rows, err := s.queryWrite(ctx, `WITH picked AS MATERIALIZED (
+			SELECT d.id FROM deliveries d
+			WHERE d.status IN `+pendingStatuses+` AND d.next_attempt_at <= ?
+			AND NOT EXISTS (
+				SELECT 1 FROM deliveries o
+				WHERE o.channel_id = d.channel_id AND o.recipient = d.recipient
+				AND o.status IN `+pendingStatuses+` AND o.id < d.id)
+			ORDER BY d.next_attempt_at, d.id
+			LIMIT ?`+s.d.lockSkipLocked()+`)
+		UPDATE deliveries SET status = 'sending', next_attempt_at = ?, updated_at = ?
+		WHERE id IN (SELECT id FROM picked)
+		RETURNING `+deliveryCols,
+		micros(o.Now), limitOrDefault(o.Limit), micros(o.Now.Add(o.Lease)), micros(o.Now))
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	ds, err := collect(rows, scanDelivery)
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	slices.SortFunc(ds, func(a, b store.Delivery) int { return cmp.Compare(a.ID, b.ID) })
+	return ds, nil
+}
+
+// completeNCols is the width of one row of CompleteDeliveries' VALUES list.
+const completeNCols = 8
+
+// completeRow casts every value so that PostgreSQL types the VALUES list
+// without help from the first row; SQLite accepts the same casts.
+const completeRow = `(CAST(? AS BIGINT), ?, ?, ?, ?, CAST(? AS BIGINT), CAST(? AS INTEGER), CAST(? AS BIGINT))`
+
+// CompleteDeliveries records send outcomes in batched updates inside one
+// transaction. Results for deliveries that are no longer pending or being
+// sent (already final) are ignored. A zero At means now.
+func (s *Store) CompleteDeliveries(ctx context.Context, rs []store.DeliveryResult) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	for _, r := range rs {
+		switch r.Status {
+		case store.DeliverySent, store.DeliveryDelivered, store.DeliveryFailed, store.DeliverySkipped:
+		case store.DeliveryRetrying:
+			if r.NextAttemptAt.IsZero() {
+				return fmt.Errorf("complete delivery %d: retrying needs NextAttemptAt", r.ID)
+			}
+		default:
+			return fmt.Errorf("complete delivery %d: invalid result status %q", r.ID, r.Status)
+		}
+	}
+	now := s.now()
+	args := make([]any, 0, min(len(rs), batchRows)*completeNCols)
+	err := s.tx(ctx, func(tx *Store) error {
+		for start := 0; start < len(rs); start += batchRows {
+			chunk := rs[start:min(start+batchRows, len(rs))]
+			args = args[:0]
+			for _, r := range chunk {
+				at := r.At
+				if at.IsZero() {
+					at = now
+				}
+				counted := 0
+				if r.CountAttempt {
+					counted = 1
+				}
+				args = append(args, r.ID, string(r.Status), r.ProviderID, r.Reason, r.LastError,
+					micros(r.NextAttemptAt), counted, micros(at))
+			}
+			values := strings.TrimSuffix(strings.Repeat(completeRow+", ", len(chunk)), ", ")
+			_, err := tx.exec(ctx, `UPDATE deliveries SET
+				status = v.column2,
+				provider_id = CASE WHEN v.column3 <> '' THEN v.column3 ELSE deliveries.provider_id END,
+				reason = v.column4,
+				last_error = v.column5,
+				next_attempt_at = CASE WHEN v.column2 = 'retrying' THEN v.column6 ELSE deliveries.next_attempt_at END,
+				attempts = deliveries.attempts + v.column7,
+				sent_at = CASE WHEN v.column2 IN ('sent', 'delivered') AND deliveries.sent_at IS NULL
+					THEN v.column8 ELSE deliveries.sent_at END,
+				delivered_at = CASE WHEN v.column2 = 'delivered' THEN v.column8 ELSE deliveries.delivered_at END,
+				updated_at = v.column8
+				FROM (VALUES `+values+`) AS v
+				WHERE deliveries.id = v.column1 AND deliveries.status IN `+pendingStatuses, args...)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("complete deliveries: %w", err)
+	}
+	return nil
+}
+
+// ApplyReceipt moves the delivery with that provider id to status (sent,
+// delivered or failed). A late "sent" receipt never downgrades a delivered
+// one; a non-empty reason replaces the stored one.
+func (s *Store) ApplyReceipt(ctx context.Context, channelID, providerID string, status store.DeliveryStatus, reason string, at time.Time) error {
+	switch status {
+	case store.DeliverySent, store.DeliveryDelivered, store.DeliveryFailed:
+	default:
+		return fmt.Errorf("apply receipt: invalid status %q", status)
+	}
+	if providerID == "" {
+		return fmt.Errorf("apply receipt: empty provider id: %w", store.ErrNotFound)
+	}
+	if at.IsZero() {
+		at = s.now()
+	}
+	n, err := s.execCount(ctx, `UPDATE deliveries SET status = ?,
+		reason = CASE WHEN ? <> '' THEN ? ELSE reason END,
+		delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END,
+		updated_at = ?
+		WHERE channel_id = ? AND provider_id = ? AND NOT (status = 'delivered' AND ? = 'sent')`,
+		string(status), reason, reason, string(status), micros(at), micros(at), channelID, providerID, string(status))
+	if err != nil {
+		return fmt.Errorf("apply receipt %s: %w", providerID, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	// Nothing changed: either no such delivery, or the receipt is stale.
+	_, err = getOne(ctx, s, "apply receipt "+providerID, func(r scanner) (int64, error) {
+		var id int64
+		return id, r.Scan(&id)
+	}, `SELECT id FROM deliveries WHERE channel_id = ? AND provider_id = ?`, channelID, providerID)
+	return err
+}
+
+// GetDelivery returns one delivery.
+func (s *Store) GetDelivery(ctx context.Context, id int64) (store.Delivery, error) {
+	return getOne(ctx, s, fmt.Sprintf("get delivery %d", id), scanDelivery,
+		`SELECT `+deliveryCols+` FROM deliveries WHERE id = ?`, id)
+}
+
+// ListDeliveriesBySource lists what one source produced, in id order.
+func (s *Store) ListDeliveriesBySource(ctx context.Context, kind, id string) ([]store.Delivery, error) {
+	return list(ctx, s, "list deliveries", scanDelivery, `SELECT `+deliveryCols+` FROM deliveries
+		WHERE source_kind = ? AND source_id = ? ORDER BY id`, kind, id)
+}

@@ -1,0 +1,134 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/switchboard-gw/switchboard/gateway/store"
+)
+
+const personCols = `workspace_id, id, email, attributes, created_at, updated_at`
+
+func scanPerson(r scanner) (store.Person, error) {
+	var p store.Person
+	var attrs jsonCol
+	var created, updated int64
+	if err := r.Scan(&p.WorkspaceID, &p.ID, &p.Email, &attrs, &created, &updated); err != nil {
+		return p, err
+	}
+	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
+	p.Attributes = map[string]any{}
+	return p, attrs.into(&p.Attributes)
+}
+
+// UpsertPerson creates the person (ID generated when empty) or merges
+// p.Attributes into theirs, a nil value deleting the attribute. The merge is
+// done here rather than in SQL so both engines behave identically.
+func (s *Store) UpsertPerson(ctx context.Context, p store.Person) (store.Person, error) {
+	if p.ID == "" {
+		p.ID = uuid.NewString()
+	}
+	email := strings.ToLower(strings.TrimSpace(p.Email))
+	now := micros(s.now())
+	var out store.Person
+	err := s.tx(ctx, func(tx *Store) error {
+		// Insert-if-missing first, so that the row exists and can be
+		// locked even when another node creates the same person now.
+		if _, err := tx.exec(ctx, `INSERT INTO people (`+personCols+`) VALUES (?, ?, '', '{}', ?, ?)
+			ON CONFLICT (workspace_id, id) DO NOTHING`, p.WorkspaceID, p.ID, now, now); err != nil {
+			return err
+		}
+		cur, err := getOne(ctx, tx, "read", scanPerson, `SELECT `+personCols+` FROM people
+			WHERE workspace_id = ? AND id = ?`+tx.d.lockForUpdate(), p.WorkspaceID, p.ID)
+		if err != nil {
+			return err
+		}
+		attrs := maps.Clone(cur.Attributes)
+		if attrs == nil {
+			attrs = map[string]any{}
+		}
+		for k, v := range p.Attributes {
+			if v == nil {
+				delete(attrs, k)
+			} else {
+				attrs[k] = v
+			}
+		}
+		if email != "" {
+			cur.Email = email
+		}
+		doc, err := toJSON(attrs)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `UPDATE people SET email = ?, attributes = ?, updated_at = ?
+			WHERE workspace_id = ? AND id = ?`, cur.Email, doc, now, p.WorkspaceID, p.ID); err != nil {
+			return err
+		}
+		cur.Attributes, cur.UpdatedAt = attrs, fromMicros(now)
+		out = cur
+		return nil
+	})
+	if err != nil {
+		return store.Person{}, fmt.Errorf("upsert person %s: %w", p.ID, err)
+	}
+	return out, nil
+}
+
+// GetPerson returns one person of the workspace.
+func (s *Store) GetPerson(ctx context.Context, workspaceID, id string) (store.Person, error) {
+	return getOne(ctx, s, "get person "+id, scanPerson,
+		`SELECT `+personCols+` FROM people WHERE workspace_id = ? AND id = ?`, workspaceID, id)
+}
+
+// FindPeopleByEmail returns the workspace's people with that email, oldest
+// first.
+func (s *Store) FindPeopleByEmail(ctx context.Context, workspaceID, email string) ([]store.Person, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	if email == "" {
+		return nil, nil
+	}
+	return list(ctx, s, "find people by email", scanPerson, `SELECT `+personCols+` FROM people
+		WHERE workspace_id = ? AND email = ? AND email <> '' ORDER BY created_at, id`, workspaceID, email)
+}
+
+// DeletePerson deletes the person; their identities go with them.
+func (s *Store) DeletePerson(ctx context.Context, workspaceID, id string) error {
+	n, err := s.execCount(ctx, `DELETE FROM people WHERE workspace_id = ? AND id = ?`, workspaceID, id)
+	return notFoundIfNone(n, err, "delete person "+id)
+}
+
+// LinkIdentity attaches (ChannelID, Address) to the person. The person and
+// the channel must both belong to id.WorkspaceID, or it fails with
+// store.ErrNotFound.
+func (s *Store) LinkIdentity(ctx context.Context, id store.Identity) error {
+	_, err := s.exec(ctx, `INSERT INTO identities (channel_id, address, workspace_id, person_id) VALUES (?, ?, ?, ?)
+		ON CONFLICT (channel_id, address) DO UPDATE
+		SET workspace_id = excluded.workspace_id, person_id = excluded.person_id`,
+		id.ChannelID, id.Address, id.WorkspaceID, id.PersonID)
+	if err != nil {
+		return fmt.Errorf("link identity %s/%s: %w", id.ChannelID, id.Address, err)
+	}
+	return nil
+}
+
+// PersonByIdentity finds who owns an address on a channel.
+func (s *Store) PersonByIdentity(ctx context.Context, channelID, address string) (store.Person, error) {
+	return getOne(ctx, s, "person by identity", scanPerson, `SELECT p.workspace_id, p.id, p.email, p.attributes,
+		p.created_at, p.updated_at FROM identities i
+		JOIN people p ON p.workspace_id = i.workspace_id AND p.id = i.person_id
+		WHERE i.channel_id = ? AND i.address = ?`, channelID, address)
+}
+
+// ListIdentities lists a person's identities by channel and address.
+func (s *Store) ListIdentities(ctx context.Context, workspaceID, personID string) ([]store.Identity, error) {
+	return list(ctx, s, "list identities", func(r scanner) (store.Identity, error) {
+		var i store.Identity
+		return i, r.Scan(&i.WorkspaceID, &i.PersonID, &i.ChannelID, &i.Address)
+	}, `SELECT workspace_id, person_id, channel_id, address FROM identities
+		WHERE workspace_id = ? AND person_id = ? ORDER BY channel_id, address`, workspaceID, personID)
+}

@@ -1,0 +1,19 @@
+package sqlstore_test
+
+import (
+	"testing"
+
+	"github.com/switchboard-gw/switchboard/gateway/store"
+	"github.com/switchboard-gw/switchboard/gateway/store/sqlstore"
+	"github.com/switchboard-gw/switchboard/gateway/store/storetest"
+)
+
+func TestSQLite(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) store.Store { return sqlstore.OpenTest(t) })
+}
+
+func TestPostgres(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) store.Store { return sqlstore.OpenTestPostgres(t) })
+}
