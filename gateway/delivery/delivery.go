@@ -240,7 +240,7 @@ func (p *Pipeline) dispatch(ctx context.Context, ds []store.Delivery, sem chan s
 		}
 		ready, snoozed := st.schedule(group, now, p.opts.Horizon)
 		for _, s := range snoozed {
-			early = append(early, store.DeliveryResult{ID: s.d.ID, Status: store.DeliveryQueued, Reason: ReasonThrottled,
+			early = append(early, store.DeliveryResult{ID: s.d.ID, Status: store.DeliveryRetrying, Reason: ReasonThrottled,
 				NextAttemptAt: s.at, At: now})
 		}
 		for len(ready) > 0 {
