@@ -1,0 +1,28 @@
+// Command webhook is the generic signed-webhook channel plugin. The gateway
+// starts it; run by hand it only prints a notice. See package
+// plugins/webhook/webhook for the wire format.
+//
+// SWITCHBOARD_WEBHOOK_RATE_LIMIT (e.g. "100/1s"), passed through the
+// gateway's plugin environment, declares a global send rate; by default there
+// is none.
+package main
+
+import (
+	"os"
+
+	"github.com/switchboard-gw/switchboard/plugins/webhook/webhook"
+	"github.com/switchboard-gw/switchboard/sdk"
+)
+
+func main() {
+	var opts webhook.Options
+	if s := os.Getenv("SWITCHBOARD_WEBHOOK_RATE_LIMIT"); s != "" {
+		rate, err := webhook.ParseRate(s)
+		if err != nil {
+			sdk.Logger().Error("bad SWITCHBOARD_WEBHOOK_RATE_LIMIT", "error", err)
+			os.Exit(1)
+		}
+		opts.RateLimits.Global = rate
+	}
+	sdk.Serve(webhook.New(opts))
+}
