@@ -67,9 +67,10 @@ type PersonSpec struct {
 	} `yaml:"identities"`
 }
 
-// BotCompiler validates one bot document (YAML) and returns its name and
-// the definition to store. Its error lists every problem found.
-type BotCompiler func(doc []byte) (name string, definition json.RawMessage, err error)
+// BotCompiler validates one bot document and returns its name and the
+// definition to store. Its error lists every problem found; it decodes the
+// node itself so that its errors carry the line numbers of the file.
+type BotCompiler func(doc *yaml.Node) (name string, definition json.RawMessage, err error)
 
 // Options configure Apply.
 type Options struct {

@@ -20,9 +20,9 @@ import (
 
 // testBots stands in for package bot: a bot is valid when it has a name and
 // no "broken" key.
-func testBots(doc []byte) (string, json.RawMessage, error) {
+func testBots(doc *yaml.Node) (string, json.RawMessage, error) {
 	var m map[string]any
-	if err := yaml.Unmarshal(doc, &m); err != nil {
+	if err := doc.Decode(&m); err != nil {
 		return "", nil, err
 	}
 	if _, ok := m["broken"]; ok {

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/switchboard-gw/switchboard/gateway/store"
 )
 
@@ -57,13 +55,8 @@ func plan(files []File, opts Options) ([]filePlan, Problems) {
 		seenWS[ws] = f.Name
 		p := filePlan{file: f}
 		botNames := map[string]bool{}
-		for i, node := range d.Bots {
-			raw, err := yaml.Marshal(&node)
-			if err != nil {
-				bad("bots", i, "%v", err)
-				continue
-			}
-			name, def, err := opts.Bots(raw)
+		for i := range d.Bots {
+			name, def, err := opts.Bots(&d.Bots[i])
 			if err != nil {
 				bad("bots", i, "%v", err)
 				continue

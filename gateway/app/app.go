@@ -1,0 +1,222 @@
+// Package app wires the gateway together: store, plugin host, job queue,
+// conversation engine, delivery pipeline and HTTP server, and runs them until
+// the context ends, then shuts them down in order.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/switchboard-gw/switchboard/gateway/config"
+	"github.com/switchboard-gw/switchboard/gateway/delivery"
+	"github.com/switchboard-gw/switchboard/gateway/httpapi"
+	"github.com/switchboard-gw/switchboard/gateway/inbound"
+	"github.com/switchboard-gw/switchboard/gateway/pluginhost"
+	"github.com/switchboard-gw/switchboard/gateway/queue"
+	"github.com/switchboard-gw/switchboard/gateway/store"
+	"github.com/switchboard-gw/switchboard/gateway/store/sqlstore"
+	"github.com/switchboard-gw/switchboard/sdk"
+)
+
+// App is a running gateway node.
+type App struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	Store    *sqlstore.Store
+	Host     *pluginhost.Host
+	Queue    *queue.Runner
+	Pipeline *delivery.Pipeline
+	handler  http.Handler
+	watch    *channelWatch
+}
+
+// New builds a gateway from cfg; Run starts it.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
+	if cfg.SecretKey == "" {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		cfg.SecretKey = hex.EncodeToString(b)
+		log.Warn("no secret_key configured: generated one for this run; web chat sessions will not survive a restart (set SWITCHBOARD_SECRET_KEY)")
+	}
+	// Plugin processes run in their own directories; relative paths would
+	// resolve against those.
+	pluginsDir, err := filepath.Abs(cfg.Plugins.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("plugins dir: %w", err)
+	}
+	st, err := sqlstore.Open(ctx, cfg.Database, sqlstore.Options{Migrate: true})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", cfg.RedactedDatabase(), err)
+	}
+	a := &App{cfg: cfg, log: log, Store: st}
+	a.Host = pluginhost.New(pluginhost.Config{
+		Dir:            pluginsDir,
+		StartTimeout:   cfg.Plugins.StartTimeout,
+		HealthInterval: cfg.Plugins.HealthInterval,
+		Instances:      a.instances,
+		Logger:         log,
+	})
+	a.Queue = queue.New(st, queue.Options{Logger: log})
+	a.Pipeline = delivery.New(st, a.Host, delivery.Options{
+		Workers:      cfg.Delivery.Workers,
+		ClaimSize:    cfg.Delivery.ClaimSize,
+		BatchSize:    cfg.Delivery.BatchSize,
+		MaxAttempts:  cfg.Delivery.MaxAttempts,
+		Lease:        cfg.Delivery.Lease,
+		PollInterval: cfg.Delivery.PollInterval,
+		Logger:       log,
+	})
+	a.watch = &channelWatch{app: a, seen: map[string]time.Time{}}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(delivery.Collectors()...)
+	srv := &httpapi.Server{
+		Health: &httpapi.Health{Store: st, Plugins: a.pluginStatus},
+		Ingress: &httpapi.Ingress{
+			Channels:  st,
+			Plugins:   a.Host,
+			Events:    &inbound.Sink{Store: st, Queue: a.Queue},
+			PublicURL: cfg.PublicURL,
+			MaxBody:   cfg.API.MaxWebhookBytes,
+		},
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Logger:  log,
+	}
+	a.handler = srv.Handler()
+	return a, nil
+}
+
+// Handler is the gateway's HTTP handler (for tests that serve it themselves).
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Run starts the plugins, workers and HTTP server on ln (nil: listen on
+// the configured address) and blocks until ctx ends; then it stops taking
+// requests, lets in-flight work finish, stops the plugins and closes the
+// store.
+func (a *App) Run(ctx context.Context, ln net.Listener) error {
+	defer a.Store.Close()
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", a.cfg.Listen); err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+	}
+	if err := a.Host.Start(ctx); err != nil {
+		return fmt.Errorf("start plugins: %w", err)
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.Plugins.ShutdownTimeout)
+		defer cancel()
+		a.Host.Stop(stopCtx)
+	}()
+
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	for _, run := range []func(context.Context) error{a.Queue.Run, a.Pipeline.Run, a.watch.run, a.sweep} {
+		wg.Go(func() {
+			if err := run(workCtx); err != nil {
+				a.log.Error("worker stopped", "err", err)
+			}
+		})
+	}
+	defer func() { stopWork(); wg.Wait() }()
+
+	server := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- server.Serve(ln) }()
+	a.log.Info("gateway listening", "addr", ln.Addr().String(), "public_url", a.cfg.PublicURL,
+		"database", a.cfg.RedactedDatabase(), "plugins", len(a.Host.Status()))
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := server.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		a.log.Warn("http shutdown", "err", err)
+	}
+	return nil
+}
+
+// instances lists the enabled channels of a plugin type, with secrets, for
+// the plugin host to configure.
+func (a *App) instances(ctx context.Context, plugin string) ([]sdk.InstanceConfig, error) {
+	chs, err := a.Store.ListChannels(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []sdk.InstanceConfig
+	for _, ch := range chs {
+		if ch.Type != plugin || !ch.Enabled {
+			continue
+		}
+		ic, err := a.instanceConfig(ctx, ch)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ic)
+	}
+	return out, nil
+}
+
+func (a *App) instanceConfig(ctx context.Context, ch store.Channel) (sdk.InstanceConfig, error) {
+	secrets, err := a.Store.GetChannelSecrets(ctx, ch.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return sdk.InstanceConfig{}, fmt.Errorf("channel %s secrets: %w", ch.ID, err)
+	}
+	return sdk.InstanceConfig{
+		ChannelID:  ch.ID,
+		WebhookURL: a.cfg.PublicURL + "/channels/" + ch.ID + "/webhook",
+		Config:     ch.Config,
+		Secrets:    secrets,
+	}, nil
+}
+
+func (a *App) pluginStatus() []httpapi.PluginStatus {
+	var out []httpapi.PluginStatus
+	for _, p := range a.Host.Status() {
+		out = append(out, httpapi.PluginStatus{Name: p.Name, Version: p.Version, State: string(p.State),
+			Error: p.LastError, Restarts: p.Restarts})
+	}
+	return out
+}
+
+// sweep closes expired conversations and forgets old platform event ids.
+func (a *App) sweep(ctx context.Context) error {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		now := time.Now()
+		if n, err := a.Store.CloseExpired(ctx, now); err != nil {
+			a.log.Error("close expired conversations", "err", err)
+		} else if n > 0 {
+			a.log.Info("closed expired conversations", "count", n)
+		}
+		// Platforms retry for at most a few days (Slack: minutes,
+		// Standard Webhooks senders: up to ~3 days).
+		if _, err := a.Store.PruneSeenEvents(ctx, now.Add(-96*time.Hour)); err != nil {
+			a.log.Error("prune seen events", "err", err)
+		}
+	}
+}

@@ -1,0 +1,57 @@
+package app
+
+import (
+	"context"
+	"time"
+)
+
+// channelWatch notices channels created or changed by `switchboard apply`
+// (which writes the store directly, possibly from another process) and
+// configures them on their running plugins.
+type channelWatch struct {
+	app  *App
+	seen map[string]time.Time // channel id → UpdatedAt last configured
+}
+
+func (w *channelWatch) run(ctx context.Context) error {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	w.scan(ctx, true)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			w.scan(ctx, false)
+		}
+	}
+}
+
+// scan configures changed channels; the first scan only records the state,
+// because the host configured every instance when the plugins started.
+func (w *channelWatch) scan(ctx context.Context, first bool) {
+	a := w.app
+	chs, err := a.Store.ListChannels(ctx, "")
+	if err != nil {
+		a.log.Error("list channels", "err", err)
+		return
+	}
+	for _, ch := range chs {
+		if prev, ok := w.seen[ch.ID]; ok && prev.Equal(ch.UpdatedAt) {
+			continue
+		}
+		w.seen[ch.ID] = ch.UpdatedAt
+		if first || !ch.Enabled {
+			continue
+		}
+		ic, err := a.instanceConfig(ctx, ch)
+		if err == nil {
+			err = a.Host.Configure(ctx, ch.Type, ic)
+		}
+		if err != nil {
+			a.log.Warn("configure channel", "channel", ch.ID, "type", ch.Type, "err", err)
+			continue
+		}
+		a.log.Info("channel configured", "channel", ch.ID, "type", ch.Type)
+	}
+}
