@@ -300,8 +300,12 @@ func TestErrorClassification(t *testing.T) {
 		{"STOP", user, func(f *twiliofake.Server) { f.SetRecipientError(user, 21610) }, sdk.KindPermanent, "21610"},
 		{"landline", user, func(f *twiliofake.Server) { f.SetRecipientError(user, 21614) }, sdk.KindPermanent, "21614"},
 		{"auth", user, func(f *twiliofake.Server) { f.RevokeToken() }, sdk.KindAuth, "20003"},
-		{"503", user, func(f *twiliofake.Server) { f.FailNext(twiliofake.Failure{Status: 503, Code: 20503, Message: "Service unavailable"}) }, sdk.KindTransient, "20503"},
-		{"queue full", user, func(f *twiliofake.Server) { f.FailNext(twiliofake.Failure{Status: 400, Code: 21611, Message: "queue full"}) }, sdk.KindRateLimited, "21611"},
+		{"503", user, func(f *twiliofake.Server) {
+			f.FailNext(twiliofake.Failure{Status: 503, Code: 20503, Message: "Service unavailable"})
+		}, sdk.KindTransient, "20503"},
+		{"queue full", user, func(f *twiliofake.Server) {
+			f.FailNext(twiliofake.Failure{Status: 400, Code: 21611, Message: "queue full"})
+		}, sdk.KindRateLimited, "21611"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
