@@ -57,10 +57,21 @@ func (o *Options) defaults() {
 // Parse decodes one bot document from YAML and compiles it. Every problem,
 // structural or semantic, is reported in one *ValidationError.
 func Parse(data []byte, o Options) (*Bot, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
+	var n yaml.Node
+	if err := yaml.Unmarshal(data, &n); err != nil {
+		return nil, decodeError(err)
+	}
+	if len(n.Content) == 0 {
+		return nil, &ValidationError{Problems: []Problem{{Msg: "empty document"}}}
+	}
+	return ParseNode(n.Content[0], o)
+}
+
+// ParseNode is Parse for a bot that is part of a larger YAML document, such
+// as the operator's apply resources; lines are those of that document.
+func ParseNode(n *yaml.Node, o Options) (*Bot, error) {
 	var b Bot
-	if err := dec.Decode(&b); err != nil {
+	if err := n.Decode(&b); err != nil {
 		return nil, decodeError(err)
 	}
 	if err := b.Compile(o); err != nil {

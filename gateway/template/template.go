@@ -175,7 +175,8 @@ func (e *Engine) parse(l *liquid.Engine, src string) (*Template, error) {
 
 // Validate checks src as strictly as possible without real data: it parses
 // it and renders it with every known name bound (see Vars), failing on
-// unknown top-level names, unknown properties of event, user and channel,
+// unknown top-level names, unknown properties of event, user (but
+// user.profile.*) and channel,
 // unknown filters and any limit. Names under memory, metadata, customer and
 // trigger are free-form and accepted.
 func (e *Engine) Validate(src string) error {

@@ -62,7 +62,7 @@ func TestValidate(t *testing.T) {
 	good := []string{
 		"static",
 		"{{ memory.anything.at[0].all }} {{ metadata.x | default: 'y' }}",
-		"{{ event.text }} {{ event.payload }} {{ user.id }} {{ channel.type }}",
+		"{{ event.text }} {{ event.payload }} {{ user.id }} {{ user.profile.name }} {{ channel.type }}",
 		"{% assign n = memory.count | plus: 1 %}{{ n }}",
 		"{% for i in (1..3) %}{{ i }}{{ forloop.index }}{% endfor %}",
 		"{% if customer.vip %}VIP{% else %}{{ trigger.x }}{% endif %}",

@@ -16,7 +16,7 @@ type Vars struct {
 	Customer map[string]any // customer.*: the person's attributes
 	Trigger  map[string]any // trigger.*: the data of a broadcast trigger
 	Channel  map[string]any // channel.id, channel.type
-	User     map[string]any // user.id, user.person_id
+	User     map[string]any // user.id, user.person_id, user.profile.*
 }
 
 // Top-level names, and the fixed property names of event, channel and user.
@@ -24,7 +24,7 @@ type Vars struct {
 var (
 	eventNames   = []string{"text", "payload", "type"}
 	channelNames = []string{"id", "type"}
-	userNames    = []string{"id", "person_id"}
+	userNames    = []string{"id", "person_id"} // and profile, free-form
 )
 
 func (v *Vars) bindings() map[string]any {
@@ -53,6 +53,8 @@ func validationBindings() map[string]any {
 		}
 		return m
 	}
+	user := fixed(userNames)
+	user["profile"] = anything{}
 	return map[string]any{
 		"memory":   anything{},
 		"event":    fixed(eventNames),
@@ -60,7 +62,7 @@ func validationBindings() map[string]any {
 		"customer": anything{},
 		"trigger":  anything{},
 		"channel":  fixed(channelNames),
-		"user":     fixed(userNames),
+		"user":     user,
 	}
 }
 
