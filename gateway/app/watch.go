@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -10,19 +11,33 @@ import (
 // configures them on their running plugins.
 type channelWatch struct {
 	app  *App
+	mu   sync.Mutex
 	seen map[string]time.Time // channel id → UpdatedAt last configured
+}
+
+// SyncChannels configures every channel created or changed since the last
+// look, now, instead of at the next periodic scan (tests, and apply through
+// the admin API).
+func (a *App) SyncChannels(ctx context.Context) {
+	a.watch.mu.Lock()
+	defer a.watch.mu.Unlock()
+	a.watch.scan(ctx, false)
 }
 
 func (w *channelWatch) run(ctx context.Context) error {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
+	w.mu.Lock()
 	w.scan(ctx, true)
+	w.mu.Unlock()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			w.mu.Lock()
 			w.scan(ctx, false)
+			w.mu.Unlock()
 		}
 	}
 }
@@ -33,7 +48,9 @@ func (w *channelWatch) scan(ctx context.Context, first bool) {
 	a := w.app
 	chs, err := a.Store.ListChannels(ctx, "")
 	if err != nil {
-		a.log.Error("list channels", "err", err)
+		if ctx.Err() == nil {
+			a.log.Error("list channels", "err", err)
+		}
 		return
 	}
 	for _, ch := range chs {

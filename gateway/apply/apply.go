@@ -123,6 +123,15 @@ type File struct {
 	root *yaml.Node
 }
 
+// ParseFile parses one resources file's content; name is used in errors.
+func ParseFile(name string, raw []byte) (File, error) {
+	doc, root, err := Parse(name, raw)
+	if err != nil {
+		return File{}, err
+	}
+	return File{Name: name, Doc: doc, root: root}, nil
+}
+
 // ReadFiles reads and parses resources files.
 func ReadFiles(paths []string) ([]File, error) {
 	var files []File
@@ -131,11 +140,11 @@ func ReadFiles(paths []string) ([]File, error) {
 		if err != nil {
 			return nil, err
 		}
-		doc, root, err := Parse(p, raw)
+		f, err := ParseFile(p, raw)
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, File{Name: p, Doc: doc, root: root})
+		files = append(files, f)
 	}
 	return files, nil
 }
