@@ -42,8 +42,11 @@ type block struct {
 	AltText   string      `json:"alt_text"`
 }
 
-// validateBlocks refuses what Slack answers with invalid_blocks.
-func validateBlocks(raw string) error {
+// ValidateBlocks refuses what Slack answers with invalid_blocks: more than
+// 50 blocks, section text over 3,000 characters, actions blocks over 25
+// elements, buttons with a missing or over-long label, value or action_id,
+// images without alt text, unknown block types.
+func ValidateBlocks(raw string) error {
 	var bs []block
 	if err := json.Unmarshal([]byte(raw), &bs); err != nil {
 		return fmt.Errorf("blocks are not a JSON array: %w", err)

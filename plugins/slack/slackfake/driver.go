@@ -154,6 +154,12 @@ func (d *Driver) BlockActions(a Action) *Webhook {
 
 // Post delivers w to the driver's URL, signing it at delivery time.
 func (d *Driver) Post(ctx context.Context, w *Webhook) (*fakekit.Response, error) {
+	return fakekit.Post(ctx, d.Client, d.URL, d.Headers(w), w.Body)
+}
+
+// Headers returns the headers Slack sends with w, signed as of the driver's
+// clock unless w says otherwise.
+func (d *Driver) Headers(w *Webhook) http.Header {
 	h := http.Header{"Content-Type": {w.ContentType}, "User-Agent": {"Slackbot 1.0 (+https://api.slack.com/robots)"}}
 	if w.signature != "-" {
 		at := w.signedAt
@@ -172,7 +178,7 @@ func (d *Driver) Post(ctx context.Context, w *Webhook) (*fakekit.Response, error
 		h.Set("X-Slack-Retry-Num", strconv.Itoa(w.retryNum))
 		h.Set("X-Slack-Retry-Reason", w.retryReason)
 	}
-	return fakekit.Post(ctx, d.Client, d.URL, h, w.Body)
+	return h
 }
 
 // Sign computes Slack's v0 signature of body sent at timestamp ts.

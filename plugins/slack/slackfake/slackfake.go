@@ -303,7 +303,7 @@ func (s *Server) postMessage(args url.Values, now time.Time) answer {
 		return slackError("msg_too_long")
 	}
 	if blocks != "" {
-		if err := validateBlocks(blocks); err != nil {
+		if err := ValidateBlocks(blocks); err != nil {
 			return slackError("invalid_blocks")
 		}
 	}
