@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,7 +30,7 @@ type tgMessage struct {
 	MessageID int64 `json:"message_id"`
 	From      *user `json:"from"`
 	Chat      struct {
-		ID   int64  `json:"id"`
+		ID   chatID `json:"id"`
 		Type string `json:"type"`
 	} `json:"chat"`
 	Date    int64  `json:"date"`
@@ -81,14 +82,14 @@ func (c *Channel) HandleHTTP(ctx context.Context, req *sdk.HTTPRequest) (*sdk.HT
 	case u.CallbackQuery != nil:
 		q := u.CallbackQuery
 		_ = in.api.call(ctx, "answerCallbackQuery", map[string]any{"callback_query_id": q.ID}, nil)
-		chat := q.From.ID // an inline-mode message has no chat; the user is the chat
+		chat := chatID(strconv.FormatInt(q.From.ID, 10)) // an inline-mode message has no chat; the user is the chat
 		if q.Message != nil {
 			chat = q.Message.Chat.ID
 		}
 		resp.Events = []sdk.Event{{
 			Type:    sdk.EventButton,
 			ID:      id,
-			UserID:  strconv.FormatInt(chat, 10),
+			UserID:  string(chat),
 			Content: message.Content{Type: message.TypeText, Payload: q.Data},
 			Profile: profile(&q.From),
 		}}
@@ -113,11 +114,30 @@ func messageEvent(id string, m *tgMessage) (sdk.Event, bool) {
 	return sdk.Event{
 		Type:    sdk.EventMessage,
 		ID:      id,
-		UserID:  strconv.FormatInt(m.Chat.ID, 10),
+		UserID:  string(m.Chat.ID),
 		Content: content,
 		Profile: profile(m.From),
 		Time:    time.Unix(m.Date, 0),
 	}, true
+}
+
+// chatID keeps a chat id as the decimal text Telegram sent, which is what
+// Send passes back as chat_id: no integer or float conversion can round it.
+// A string id (the form chat_id also takes, e.g. "@channelname") is kept as
+// is.
+type chatID string
+
+func (c *chatID) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		*c = chatID(s)
+		return nil
+	}
+	if _, err := strconv.ParseInt(string(b), 10, 64); err != nil {
+		return fmt.Errorf("chat id %s: %w", b, err)
+	}
+	*c = chatID(b)
+	return nil
 }
 
 func profile(u *user) map[string]string {

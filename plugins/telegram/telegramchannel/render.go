@@ -25,12 +25,13 @@ type call struct {
 //   - text: sendMessage, split at 4,096 characters on line or word boundaries;
 //   - buttons: the question with an inline keyboard (one button per row); a
 //     URL button is a link button;
-//   - image / file: sendPhoto / sendDocument by URL with the text as caption
-//     and the keyboard; a caption over 1,024 characters goes as a following
-//     text message instead;
+//   - image / file: sendPhoto / sendDocument by URL with the text as caption;
+//     a caption over 1,024 characters goes as a following text message;
 //   - card: a photo (when the card has an image) or a text message with the
-//     title and subtitle and the card's keyboard; a carousel is its text
-//     followed by one such message per card;
+//     title and subtitle and the card's keyboard, preceded by the content's
+//     text if any;
+//   - carousel: Telegram has none, so it is its TextFallback (one message,
+//     numbered options answered by number or title, as on SMS);
 //   - typing: sendChatAction "typing".
 //
 // Inline buttons return their payload in callback_data, which holds 1 to 64
@@ -58,22 +59,19 @@ func plan(c message.Content) []call {
 		return mediaCalls("sendPhoto", "photo", c.Media.URL, c.Text, nil)
 	case message.TypeFile:
 		return mediaCalls("sendDocument", "document", c.Media.URL, c.Text, nil)
-	case message.TypeCard, message.TypeCarousel:
-		calls := textCalls(c.Text, nil)
-		for _, card := range c.Cards {
-			text := card.Title
-			if card.Subtitle != "" {
-				text += "\n" + card.Subtitle
-			}
-			if card.ImageURL != "" {
-				calls = append(calls, mediaCalls("sendPhoto", "photo", card.ImageURL, text, inlineKeyboard(card.Buttons))...)
-			} else {
-				calls = append(calls, textCalls(text, inlineKeyboard(card.Buttons))...)
-			}
+	case message.TypeCard:
+		card := c.Cards[0]
+		text := card.Title
+		if card.Subtitle != "" {
+			text += "\n" + card.Subtitle
 		}
-		return calls
-	default:
-		return textCalls(c.Text, nil)
+		calls := textCalls(c.Text, nil)
+		if card.ImageURL != "" {
+			return append(calls, mediaCalls("sendPhoto", "photo", card.ImageURL, text, inlineKeyboard(card.Buttons))...)
+		}
+		return append(calls, textCalls(text, inlineKeyboard(card.Buttons))...)
+	default: // text, and the carousel Telegram cannot show
+		return textCalls(c.TextFallback(), nil)
 	}
 }
 

@@ -91,7 +91,6 @@ func (c *Channel) Describe(context.Context) (sdk.Description, error) {
 			Images:        true,
 			Files:         true,
 			Cards:         true,
-			Carousel:      true,
 			Typing:        true,
 			MaxTextLength: maxText,
 		},

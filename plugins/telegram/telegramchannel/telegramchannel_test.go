@@ -216,9 +216,20 @@ func TestSendRendersEachContentType(t *testing.T) {
 	if s := byChat["6"]; len(s) != 1 || s[0].Method != "sendDocument" || s[0].Media != "https://example.com/r.pdf" {
 		t.Errorf("file: %+v", s)
 	}
-	if s := byChat["7"]; len(s) != 3 || s[0].Text != "Menu" || s[1].Method != "sendPhoto" || s[1].Text != "Tea\nhot" ||
-		!strings.Contains(string(s[1].ReplyMarkup), "buy-tea") || s[2].Method != "sendMessage" || s[2].Text != "Coffee" {
-		t.Errorf("carousel: %+v", s)
+	if s := byChat["7"]; len(s) != 1 || s[0].Text != contents["7"].TextFallback() || s[0].ReplyMarkup != nil {
+		t.Errorf("carousel must be its TextFallback: %+v", s)
+	}
+	card := message.Content{Type: message.TypeCard, Text: "Today", Cards: cards[:1]}
+	if r := h.send(t, sdk.Outbound{Recipient: "9", Content: card}); r[0].Err != nil {
+		t.Fatal(r[0].Err)
+	}
+	byChat = map[string][]telegramfake.Sent{}
+	for _, s := range h.fake.Sent() {
+		byChat[s.ChatID] = append(byChat[s.ChatID], s)
+	}
+	if s := byChat["9"]; len(s) != 2 || s[0].Text != "Today" || s[1].Method != "sendPhoto" || s[1].Text != "Tea\nhot" ||
+		!strings.Contains(string(s[1].ReplyMarkup), `"callback_data":"buy-tea"`) {
+		t.Errorf("card: %+v", s)
 	}
 	if calls := h.fake.Calls("sendChatAction"); len(calls) != 1 || calls[0].Params.Get("chat_id") != "8" || calls[0].Params.Get("action") != "typing" {
 		t.Errorf("typing: %+v", calls)

@@ -280,7 +280,7 @@ func (s *Server) sendMessage(method string, p url.Values, now time.Time) answer 
 		a.body["parameters"] = map[string]any{"migrate_to_chat_id": to}
 		return a
 	}
-	if err := validateMarkup(p.Get("reply_markup")); err != nil {
+	if err := ValidateMarkup(p.Get("reply_markup")); err != nil {
 		return fail(http.StatusBadRequest, "Bad Request: "+err.Error())
 	}
 	if retry, allowed := s.limiter.Take(chat, now); !allowed {
@@ -301,8 +301,10 @@ func (s *Server) sendMessage(method string, p url.Values, now time.Time) answer 
 	return ok(map[string]any{"message_id": id, "date": now.Unix(), "chat": map[string]any{"id": chatID, "type": "private"}, "text": text})
 }
 
-// validateMarkup refuses the keyboards Telegram refuses.
-func validateMarkup(raw string) error {
+// ValidateMarkup refuses the reply_markup Telegram refuses: inline buttons
+// without text, without callback_data or url, or with callback_data outside
+// 1-64 bytes; reply keyboard buttons without text.
+func ValidateMarkup(raw string) error {
 	if raw == "" {
 		return nil
 	}
