@@ -120,6 +120,11 @@ func FromJSON(data []byte, o Options) (*Bot, error) {
 
 var varName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 
+// ValidVarName reports whether s may name a memory variable: a letter
+// followed by letters, digits or _ (so names starting with _ stay free for
+// the engine's own use).
+func ValidVarName(s string) bool { return varName.MatchString(s) }
+
 // Compile validates b and prepares it to run. It reports every problem at
 // once as a *ValidationError. A bot must not be used after a failed Compile.
 func (b *Bot) Compile(o Options) error {

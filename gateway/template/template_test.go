@@ -66,6 +66,7 @@ func TestValidate(t *testing.T) {
 		"{% assign n = memory.count | plus: 1 %}{{ n }}",
 		"{% for i in (1..3) %}{{ i }}{{ forloop.index }}{% endfor %}",
 		"{% if customer.vip %}VIP{% else %}{{ trigger.x }}{% endif %}",
+		"{{ 10 | divided_by: memory.n }} {{ memory.when | date: '%Y' }}",
 	}
 	for _, src := range good {
 		if err := e.Validate(src); err != nil {
@@ -76,6 +77,7 @@ func TestValidate(t *testing.T) {
 		"{{ memroy.name }}":                        template.ErrRender,
 		"{{ event.txt }}":                          template.ErrRender,
 		"{{ memory.name | shout }}":                template.ErrRender,
+		"{{ 1 | divided_by: 0 | shout }}":          template.ErrRender,
 		"{% if memory.x %}unclosed":                template.ErrInvalid,
 		"{% cycle 'a', 'b' %}":                     template.ErrInvalid,
 		"{% include 'configs/gateway.yaml' %}":     template.ErrInvalid,
