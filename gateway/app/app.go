@@ -20,10 +20,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/switchboard-gw/switchboard/gateway/bot"
 	"github.com/switchboard-gw/switchboard/gateway/config"
+	"github.com/switchboard-gw/switchboard/gateway/conversation"
 	"github.com/switchboard-gw/switchboard/gateway/delivery"
 	"github.com/switchboard-gw/switchboard/gateway/httpapi"
 	"github.com/switchboard-gw/switchboard/gateway/inbound"
+	"github.com/switchboard-gw/switchboard/gateway/netguard"
 	"github.com/switchboard-gw/switchboard/gateway/pluginhost"
 	"github.com/switchboard-gw/switchboard/gateway/queue"
 	"github.com/switchboard-gw/switchboard/gateway/store"
@@ -39,8 +42,13 @@ type App struct {
 	Host     *pluginhost.Host
 	Queue    *queue.Runner
 	Pipeline *delivery.Pipeline
-	handler  http.Handler
-	watch    *channelWatch
+	Bots     *bot.Cache
+	Engine   *conversation.Engine
+	// Conversations runs conversation jobs; its Observe hook is where the
+	// broadcast APIs learn the outcome of proactive events.
+	Conversations *inbound.Handler
+	handler       http.Handler
+	watch         *channelWatch
 }
 
 // New builds a gateway from cfg; Run starts it.
@@ -79,7 +87,20 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		PollInterval: cfg.Delivery.PollInterval,
 		Logger:       log,
 	})
-	a.watch = &channelWatch{app: a, seen: map[string]time.Time{}}
+	a.Bots = bot.NewCache(st, bot.CacheOptions{})
+	a.Engine, err = conversation.New(conversation.Options{
+		Store:  st,
+		Bots:   a.Bots,
+		Call:   conversation.CallOptions{Net: netguard.Options{AllowPrivate: cfg.Security.AllowInternalFetch}},
+		Logger: log,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.Conversations = &inbound.Handler{Store: st, Engine: a.Engine, Delivery: a.Pipeline}
+	a.Queue.Handle(inbound.JobKind, a.Conversations.Run)
+	a.watch = &channelWatch{app: a, seen: map[string]time.Time{}, bots: map[string]time.Time{}}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

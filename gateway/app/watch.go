@@ -6,13 +6,15 @@ import (
 	"time"
 )
 
-// channelWatch notices channels created or changed by `switchboard apply`
-// (which writes the store directly, possibly from another process) and
-// configures them on their running plugins.
+// channelWatch notices channels and bots created or changed by `switchboard
+// apply` (which writes the store directly, possibly from another process): it
+// configures changed channels on their running plugins and drops changed bots
+// from the compiled-bot cache.
 type channelWatch struct {
 	app  *App
 	mu   sync.Mutex
 	seen map[string]time.Time // channel id → UpdatedAt last configured
+	bots map[string]time.Time // bot id → UpdatedAt last seen
 }
 
 // SyncChannels configures every channel created or changed since the last
@@ -46,6 +48,7 @@ func (w *channelWatch) run(ctx context.Context) error {
 // because the host configured every instance when the plugins started.
 func (w *channelWatch) scan(ctx context.Context, first bool) {
 	a := w.app
+	w.scanBots(ctx)
 	chs, err := a.Store.ListChannels(ctx, "")
 	if err != nil {
 		if ctx.Err() == nil {
@@ -70,5 +73,26 @@ func (w *channelWatch) scan(ctx context.Context, first bool) {
 			continue
 		}
 		a.log.Info("channel configured", "channel", ch.ID, "type", ch.Type)
+	}
+}
+
+func (w *channelWatch) scanBots(ctx context.Context) {
+	a := w.app
+	wss, err := a.Store.ListWorkspaces(ctx)
+	if err != nil {
+		return
+	}
+	for _, ws := range wss {
+		bots, err := a.Store.ListBots(ctx, ws.ID)
+		if err != nil {
+			return
+		}
+		for _, b := range bots {
+			if prev, ok := w.bots[b.ID]; ok && !prev.Equal(b.UpdatedAt) {
+				a.Bots.Invalidate(b.ID)
+				a.log.Info("bot reloaded", "bot", b.Name, "id", b.ID)
+			}
+			w.bots[b.ID] = b.UpdatedAt
+		}
 	}
 }

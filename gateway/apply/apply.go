@@ -88,7 +88,8 @@ type Options struct {
 var (
 	idPattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 	typePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-	envRef      = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+	// ${VAR} or ${VAR:-default}
+	envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}`)
 )
 
 // Problems is every problem found in the documents, with locations.
@@ -202,16 +203,21 @@ func (f File) line(section string, i int) int {
 	return 0
 }
 
-// expandEnv resolves ${VAR} references; unset variables are problems.
+// expandEnv resolves ${VAR} and ${VAR:-default} references; an unset
+// variable without a default is a problem, never an empty value.
 func expandEnv(s string, lookup func(string) (string, bool)) (string, error) {
 	var missing []string
 	out := envRef.ReplaceAllStringFunc(s, func(ref string) string {
-		name := envRef.FindStringSubmatch(ref)[1]
-		v, ok := lookup(name)
-		if !ok {
-			missing = append(missing, name)
+		m := envRef.FindStringSubmatch(ref)
+		v, ok := lookup(m[1])
+		if ok {
+			return v
 		}
-		return v
+		if strings.Contains(ref, ":-") {
+			return m[2]
+		}
+		missing = append(missing, m[1])
+		return ""
 	})
 	if len(missing) > 0 {
 		return "", fmt.Errorf("environment variable %s is not set", strings.Join(missing, ", "))

@@ -50,6 +50,7 @@ channels:
     bot: helper
     config:
       url: ${SINK_URL}
+      note: ${UNSET_WITH_DEFAULT:-fallback}
     secrets:
       signing_secret: ${HOOK_SECRET}
 people:
@@ -106,7 +107,7 @@ func TestApplyCreatesThenUpdates(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cfg map[string]string
-	if err := json.Unmarshal(ch.Config, &cfg); err != nil || cfg["url"] != "http://127.0.0.1:9/sink" {
+	if err := json.Unmarshal(ch.Config, &cfg); err != nil || cfg["url"] != "http://127.0.0.1:9/sink" || cfg["note"] != "fallback" {
 		t.Fatalf("config = %s (%v), want the expanded url", ch.Config, err)
 	}
 	if strings.Contains(string(ch.Config), "whsec_") {
