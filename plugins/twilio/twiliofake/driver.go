@@ -85,21 +85,28 @@ func (d *Driver) StatusCallback(callbackURL, sid, status string, errorCode int, 
 
 // Post delivers r.
 func (d *Driver) Post(ctx context.Context, r *Request) (*fakekit.Response, error) {
+	return fakekit.Post(ctx, d.Client, r.URL, d.Headers(r), []byte(r.Form.Encode()))
+}
+
+// Headers returns the headers Twilio sends with r, X-Twilio-Signature
+// included unless r is unsigned. The body is r.Form.Encode().
+func (d *Driver) Headers(r *Request) http.Header {
 	h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "User-Agent": {"TwilioProxy/1.1"}}
-	if !r.unsigned {
-		token, signedURL, signedAs := d.AuthToken, r.URL, r.Form
-		if r.token != "" {
-			token = r.token
-		}
-		if r.signedURL != "" {
-			signedURL = r.signedURL
-		}
-		if r.signedAs != nil {
-			signedAs = r.signedAs
-		}
-		h.Set("X-Twilio-Signature", Sign(token, signedURL, signedAs))
+	if r.unsigned {
+		return h
 	}
-	return fakekit.Post(ctx, d.Client, r.URL, h, []byte(r.Form.Encode()))
+	token, signedURL, signedAs := d.AuthToken, r.URL, r.Form
+	if r.token != "" {
+		token = r.token
+	}
+	if r.signedURL != "" {
+		signedURL = r.signedURL
+	}
+	if r.signedAs != nil {
+		signedAs = r.signedAs
+	}
+	h.Set("X-Twilio-Signature", Sign(token, signedURL, signedAs))
+	return h
 }
 
 func (d *Driver) accountSID() string {
