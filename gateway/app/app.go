@@ -115,6 +115,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 			MaxBody:   cfg.API.MaxWebhookBytes,
 		},
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Routes:  a.routes(),
 		Logger:  log,
 	}
 	a.handler = srv.Handler()
