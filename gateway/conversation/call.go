@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
@@ -97,7 +98,10 @@ func (r *run) post(ctx context.Context, s *bot.Step) (*CallResponse, error) {
 	// endpoint can recognize a repeat after a crash.
 	sum := sha256.Sum256([]byte(r.in.EventKey + "\x00" + s.Flow().ID + "\x00" + s.Key() + "\x00" + strconv.Itoa(r.steps)))
 	id := "msg_" + hex.EncodeToString(sum[:16])
-	sig, err := wh.Sign(id, r.now, body)
+	// The wall clock, not the engine's: receivers check the timestamp
+	// against theirs to refuse replays.
+	sent := time.Now()
+	sig, err := wh.Sign(id, sent, body)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
@@ -111,7 +115,7 @@ func (r *run) post(ctx context.Context, s *bot.Step) (*CallResponse, error) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Switchboard")
 	req.Header.Set(standardwebhooks.HeaderWebhookID, id)
-	req.Header.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(r.now.Unix(), 10))
+	req.Header.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(sent.Unix(), 10))
 	req.Header.Set(standardwebhooks.HeaderWebhookSignature, sig)
 	client := r.e.httpsOnly
 	if r.bot.Call.AllowHTTP {

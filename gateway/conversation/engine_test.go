@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -40,7 +41,7 @@ func newEnv(t *testing.T, botYAML string, opts ...func(*conversation.Options)) *
 		t.Fatalf("bot: %v", err)
 	}
 	e := &env{t: t, st: sqlstore.OpenTest(t), now: time.Date(2026, 1, 2, 10, 0, 0, 0, time.UTC)}
-	o := conversation.Options{Store: e.st, Bots: staticBots{b}, Now: e.clock}
+	o := conversation.Options{Store: e.st, Bots: staticBots{b}, Now: e.clock, Logger: slog.New(slog.DiscardHandler)}
 	for _, f := range opts {
 		f(&o)
 	}
