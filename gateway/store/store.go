@@ -24,6 +24,7 @@ type Store interface {
 	Deliveries
 	Jobs
 	InboundDedupe
+	FlowTriggers
 
 	// WithTx runs fn in one transaction: fn's Store sees and writes inside
 	// it; the transaction commits when fn returns nil and rolls back

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Jobs", testJobs},
 		{"JobKeys", testJobKeys},
 		{"InboundDedupe", testInboundDedupe},
+		{"FlowTriggers", testFlowTriggers},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

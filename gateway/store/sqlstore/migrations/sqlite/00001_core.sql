@@ -110,6 +110,10 @@ CREATE INDEX messages_conversation ON messages (conversation_id, id);
 
 -- The outbox. For rows being sent (status 'sending') next_attempt_at is the
 -- lease deadline, so "due" means the same thing for every pending status.
+-- pending is 1 while the status is queued, retrying or sending and 0 once it
+-- is final. The partial indexes test it rather than status so that a claim
+-- (queued -> sending) leaves the per-recipient index alone: SQLite rewrites
+-- an index entry whenever its WHERE clause mentions an updated column.
 CREATE TABLE deliveries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id    TEXT NOT NULL,
@@ -121,6 +125,7 @@ CREATE TABLE deliveries (
     content         TEXT NOT NULL,
     idempotency_key TEXT NOT NULL UNIQUE,
     status          TEXT NOT NULL,
+    pending         INTEGER NOT NULL,
     reason          TEXT NOT NULL,
     last_error      TEXT NOT NULL,
     attempts        INTEGER NOT NULL,
@@ -134,11 +139,9 @@ CREATE TABLE deliveries (
     delivered_at    INTEGER
 );
 -- Claim scan: only pending rows, in due order. Final rows leave the index.
-CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id)
-    WHERE status IN ('queued', 'retrying', 'sending');
+CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id) WHERE pending = 1;
 -- Per-recipient ordering probe: is an older pending row in the way?
-CREATE INDEX deliveries_pending_recipient ON deliveries (channel_id, recipient, id)
-    WHERE status IN ('queued', 'retrying', 'sending');
+CREATE INDEX deliveries_pending_recipient ON deliveries (channel_id, recipient, id) WHERE pending = 1;
 CREATE INDEX deliveries_provider ON deliveries (channel_id, provider_id) WHERE provider_id <> '';
 CREATE INDEX deliveries_source ON deliveries (source_kind, source_id, id);
 
