@@ -129,3 +129,28 @@ func TestConcurrentTriggerWaitsItsTurn(t *testing.T) {
 		t.Errorf("%d of 20 events handled", n)
 	}
 }
+
+// BenchmarkHandle is one user message answered (ask, say, goto) and
+// committed on SQLite: the gateway's share of an inbound reply.
+func BenchmarkHandle(b *testing.B) {
+	e := newEnv(b, `
+name: echo
+default_flow: main
+flows:
+  - id: main
+    steps:
+      - id: wait
+        ask: {var: x}
+      - say: "You said {{ memory.x }}"
+      - goto: wait
+`)
+	e.say("start")
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		if _, err := e.handle(conversation.Input{Kind: conversation.KindMessage, Content: message.Text(fmt.Sprint("m", i))}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -25,7 +25,7 @@ func (s staticBots) Bot(context.Context, string) (*bot.Bot, error) { return s.b,
 
 // env is an engine on a real (SQLite) store with a settable clock.
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	st  *sqlstore.Store
 	eng *conversation.Engine
 
@@ -34,7 +34,7 @@ type env struct {
 	seq int
 }
 
-func newEnv(t *testing.T, botYAML string, opts ...func(*conversation.Options)) *env {
+func newEnv(t testing.TB, botYAML string, opts ...func(*conversation.Options)) *env {
 	t.Helper()
 	b, err := bot.Parse([]byte(botYAML), bot.Options{})
 	if err != nil {

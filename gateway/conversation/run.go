@@ -139,6 +139,7 @@ func (r *run) answer(ctx context.Context, c store.Conversation) (*bot.Step, erro
 		// than strand the user.
 		r.e.log.WarnContext(ctx, "conversation waits at a step the bot no longer has; restarting the default flow",
 			"conversation", c.ID, "flow", c.FlowID, "step", c.StepID)
+		r.st.Retries = 0
 		return r.bot.Default().First(), nil
 	}
 	if at.Kind() != bot.KindAsk {
