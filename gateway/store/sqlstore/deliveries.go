@@ -18,19 +18,16 @@ import (
 // statement overhead, small enough for any engine's parameter limit.
 const batchRows = 1000
 
-// deliveryInsertCols are the columns EnqueueDeliveries writes (all but id).
-const deliveryInsertCols = `workspace_id, channel_id, recipient, reply_to, person_id, conversation_id, content,
+// deliveryDataCols are the columns of a store.Delivery but its id.
+const deliveryDataCols = `workspace_id, channel_id, recipient, reply_to, person_id, conversation_id, content,
 	idempotency_key, status, reason, last_error, attempts, next_attempt_at, provider_id, source_kind, source_id,
 	created_at, updated_at, sent_at, delivered_at`
 
-const deliveryInsertNCols = 20
+const deliveryCols = `id, ` + deliveryDataCols
 
-const deliveryCols = `id, ` + deliveryInsertCols
-
-// pendingStatuses is the one spelling of "pending or being sent" used in
-// queries and in the partial indexes (SQLite uses a partial index only when
-// the query repeats its condition).
-const pendingStatuses = `('queued', 'retrying', 'sending')`
+// deliveryInsertNCols counts the data columns plus pending, which
+// EnqueueDeliveries writes too.
+const deliveryInsertNCols = 21
 
 func scanDelivery(r scanner) (store.Delivery, error) {
 	var d store.Delivery
@@ -61,6 +58,11 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, ds []store.Delivery) (int
 	now := s.now()
 	args := make([]any, 0, min(len(ds), batchRows)*deliveryInsertNCols)
 	inserted := 0
+	if len(ds) >= batchRows {
+		if err := s.warm(ctx, enqueueQuery(batchRows)); err != nil {
+			return 0, fmt.Errorf("enqueue deliveries: %w", err)
+		}
+	}
 	err := s.tx(ctx, func(tx *Store) error {
 		for start := 0; start < len(ds); start += batchRows {
 			chunk := ds[start:min(start+batchRows, len(ds))]
@@ -85,11 +87,9 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, ds []store.Delivery) (int
 				args = append(args, d.WorkspaceID, d.ChannelID, d.Recipient, d.ReplyTo, d.PersonID,
 					d.ConversationID, content, d.IdempotencyKey, string(d.Status), d.Reason, d.LastError,
 					d.Attempts, micros(d.NextAttemptAt), d.ProviderID, d.SourceKind, d.SourceID,
-					micros(now), micros(now), nullMicros(d.SentAt), nullMicros(d.DeliveredAt))
+					micros(now), micros(now), nullMicros(d.SentAt), nullMicros(d.DeliveredAt), pendingFlag(d.Status))
 			}
-			rows, err := tx.queryWrite(ctx, `INSERT INTO deliveries (`+deliveryInsertCols+`) VALUES `+
-				placeholders(len(chunk), deliveryInsertNCols)+
-				` ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key`, args...)
+			rows, err := tx.queryWrite(ctx, len(chunk) == batchRows, enqueueQuery(len(chunk)), args...)
 			if err != nil {
 				return err
 			}
@@ -122,6 +122,20 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, ds []store.Delivery) (int
 	return inserted, nil
 }
 
+// pendingFlag is the pending column for a status.
+func pendingFlag(s store.DeliveryStatus) int {
+	switch s {
+	case store.DeliveryQueued, store.DeliveryRetrying, store.DeliverySending:
+		return 1
+	}
+	return 0
+}
+
+func enqueueQuery(rows int) string {
+	return `INSERT INTO deliveries (` + deliveryDataCols + `, pending) VALUES ` + placeholders(rows, deliveryInsertNCols) +
+		` ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key`
+}
+
 // ClaimDeliveries claims due deliveries (earliest due first) and returns
 // them in id order. Limit ≤ 0 means 100, Lease ≤ 0 one minute, a zero Now
 // the store's clock. While claimed, NextAttemptAt is the lease deadline.
@@ -136,13 +150,13 @@ func (s *Store) ClaimDeliveries(ctx context.Context, o store.ClaimOptions) ([]st
 	if o.Now.IsZero() {
 		o.Now = s.now()
 	}
-	rows, err := s.queryWrite(ctx, `WITH picked AS MATERIALIZED (
+	rows, err := s.queryWrite(ctx, true, `WITH picked AS MATERIALIZED (
 			SELECT d.id FROM deliveries d
-			WHERE d.status IN `+pendingStatuses+` AND d.next_attempt_at <= ?
+			WHERE d.pending = 1 AND d.next_attempt_at <= ?
 			AND NOT EXISTS (
 				SELECT 1 FROM deliveries o
 				WHERE o.channel_id = d.channel_id AND o.recipient = d.recipient
-				AND o.status IN `+pendingStatuses+` AND o.id < d.id)
+				AND o.pending = 1 AND o.id < d.id)
 			ORDER BY d.next_attempt_at, d.id
 			LIMIT ?`+s.d.lockSkipLocked()+`)
 		UPDATE deliveries SET status = 'sending', next_attempt_at = ?, updated_at = ?
@@ -187,6 +201,11 @@ func (s *Store) CompleteDeliveries(ctx context.Context, rs []store.DeliveryResul
 	}
 	now := s.now()
 	args := make([]any, 0, min(len(rs), batchRows)*completeNCols)
+	if len(rs) >= batchRows {
+		if err := s.warm(ctx, completeQuery(batchRows)); err != nil {
+			return fmt.Errorf("complete deliveries: %w", err)
+		}
+	}
 	err := s.tx(ctx, func(tx *Store) error {
 		for start := 0; start < len(rs); start += batchRows {
 			chunk := rs[start:min(start+batchRows, len(rs))]
@@ -203,20 +222,7 @@ func (s *Store) CompleteDeliveries(ctx context.Context, rs []store.DeliveryResul
 				args = append(args, r.ID, string(r.Status), r.ProviderID, r.Reason, r.LastError,
 					micros(r.NextAttemptAt), counted, micros(at))
 			}
-			values := strings.TrimSuffix(strings.Repeat(completeRow+", ", len(chunk)), ", ")
-			_, err := tx.exec(ctx, `UPDATE deliveries SET
-				status = v.column2,
-				provider_id = CASE WHEN v.column3 <> '' THEN v.column3 ELSE deliveries.provider_id END,
-				reason = v.column4,
-				last_error = v.column5,
-				next_attempt_at = CASE WHEN v.column2 = 'retrying' THEN v.column6 ELSE deliveries.next_attempt_at END,
-				attempts = deliveries.attempts + v.column7,
-				sent_at = CASE WHEN v.column2 IN ('sent', 'delivered') AND deliveries.sent_at IS NULL
-					THEN v.column8 ELSE deliveries.sent_at END,
-				delivered_at = CASE WHEN v.column2 = 'delivered' THEN v.column8 ELSE deliveries.delivered_at END,
-				updated_at = v.column8
-				FROM (VALUES `+values+`) AS v
-				WHERE deliveries.id = v.column1 AND deliveries.status IN `+pendingStatuses, args...)
+			err := tx.execBatch(ctx, len(chunk) == batchRows, completeQuery(len(chunk)), args...)
 			if err != nil {
 				return err
 			}
@@ -227,6 +233,23 @@ func (s *Store) CompleteDeliveries(ctx context.Context, rs []store.DeliveryResul
 		return fmt.Errorf("complete deliveries: %w", err)
 	}
 	return nil
+}
+
+func completeQuery(rows int) string {
+	return `UPDATE deliveries SET
+		status = v.column2,
+		pending = CASE WHEN v.column2 = 'retrying' THEN 1 ELSE 0 END,
+		provider_id = CASE WHEN v.column3 <> '' THEN v.column3 ELSE deliveries.provider_id END,
+		reason = v.column4,
+		last_error = v.column5,
+		next_attempt_at = CASE WHEN v.column2 = 'retrying' THEN v.column6 ELSE deliveries.next_attempt_at END,
+		attempts = deliveries.attempts + v.column7,
+		sent_at = CASE WHEN v.column2 IN ('sent', 'delivered') AND deliveries.sent_at IS NULL
+			THEN v.column8 ELSE deliveries.sent_at END,
+		delivered_at = CASE WHEN v.column2 = 'delivered' THEN v.column8 ELSE deliveries.delivered_at END,
+		updated_at = v.column8
+		FROM (VALUES ` + strings.TrimSuffix(strings.Repeat(completeRow+", ", rows), ", ") + `) AS v
+		WHERE deliveries.id = v.column1 AND deliveries.pending = 1`
 }
 
 // ApplyReceipt moves the delivery with that provider id to status (sent,
@@ -244,7 +267,7 @@ func (s *Store) ApplyReceipt(ctx context.Context, channelID, providerID string, 
 	if at.IsZero() {
 		at = s.now()
 	}
-	n, err := s.execCount(ctx, `UPDATE deliveries SET status = ?,
+	n, err := s.execCount(ctx, `UPDATE deliveries SET status = ?, pending = 0,
 		reason = CASE WHEN ? <> '' THEN ? ELSE reason END,
 		delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END,
 		updated_at = ?

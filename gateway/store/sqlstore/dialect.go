@@ -124,6 +124,8 @@ func openSQLite(ctx context.Context, path string, opts Options) (*conns, error) 
 	pragmas.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
 	pragmas.Add("_pragma", "foreign_keys(1)")
 	pragmas.Add("_pragma", "synchronous(NORMAL)")
+	pragmas.Add("_pragma", "cache_size(-65536)")
+	pragmas.Add("_pragma", "temp_store(MEMORY)")
 	// Every write transaction takes the write lock at BEGIN: a deferred
 	// transaction that reads first and then writes can fail with
 	// SQLITE_BUSY instead of waiting.

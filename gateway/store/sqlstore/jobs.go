@@ -58,7 +58,7 @@ func (s *Store) ClaimJobs(ctx context.Context, limit int, lease time.Duration, n
 	if now.IsZero() {
 		now = s.now()
 	}
-	rows, err := s.queryWrite(ctx, `WITH picked AS MATERIALIZED (
+	rows, err := s.queryWrite(ctx, true, `WITH picked AS MATERIALIZED (
 			SELECT j.id FROM jobs j
 			WHERE j.status IN ('pending', 'running') AND j.run_at <= ?
 			AND (j.key = '' OR NOT EXISTS (

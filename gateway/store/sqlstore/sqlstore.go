@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchboard-gw/switchboard/gateway/store"
@@ -50,8 +51,9 @@ type Store struct {
 	d      dialect
 	conns  *conns
 	now    func() time.Time
-	writer dbtx // every write; the transaction inside WithTx
-	reader dbtx // plain reads; the transaction inside WithTx
+	writer dbtx    // every write; the transaction inside WithTx
+	reader dbtx    // plain reads; the transaction inside WithTx
+	sqlTx  *sql.Tx // inside WithTx
 	inTx   bool
 }
 
@@ -69,10 +71,19 @@ type dbtx interface {
 type conns struct {
 	write *sql.DB
 	read  *sql.DB
+	// stmts caches prepared hot-path writes by query text. SQLite compiles
+	// every unprepared statement, and a 1,000-row VALUES list costs more to
+	// compile than to run.
+	stmts sync.Map // string → *sql.Stmt
 }
 
 func (c *conns) close() error {
-	err := c.write.Close()
+	var err error
+	c.stmts.Range(func(_, v any) bool {
+		err = errors.Join(err, v.(*sql.Stmt).Close())
+		return true
+	})
+	err = errors.Join(err, c.write.Close())
 	if c.read != c.write {
 		err = errors.Join(err, c.read.Close())
 	}
@@ -178,8 +189,52 @@ func (s *Store) tx(ctx context.Context, fn func(tx *Store) error) (err error) {
 		}
 	}()
 	in := *s
-	in.writer, in.reader, in.inTx = sqlTx, sqlTx, true
+	in.writer, in.reader, in.sqlTx, in.inTx = sqlTx, sqlTx, sqlTx, true
 	return fn(&in)
+}
+
+// stmt returns a prepared statement for a write that runs often with this
+// exact text (a fixed query, or a full-size batch), bound to the current
+// transaction if any. Prepared statements are cached per Store; inside a
+// transaction an uncached one is prepared on the transaction and not cached,
+// because preparing on the pool would wait for the connection the
+// transaction holds (SQLite has one). Callers warm the cache with warm
+// before they begin a transaction.
+func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	query = s.d.rebind(query)
+	if v, ok := s.conns.stmts.Load(query); ok {
+		st := v.(*sql.Stmt)
+		if s.sqlTx != nil {
+			st = s.sqlTx.StmtContext(ctx, st)
+		}
+		return st, nil
+	}
+	if s.sqlTx != nil {
+		st, err := s.sqlTx.PrepareContext(ctx, query)
+		return st, s.d.mapErr(err)
+	}
+	st, err := s.conns.write.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, s.d.mapErr(err)
+	}
+	if v, loaded := s.conns.stmts.LoadOrStore(query, st); loaded {
+		// Another goroutine prepared it first.
+		return v.(*sql.Stmt), st.Close()
+	}
+	return st, nil
+}
+
+// warm prepares and caches queries unless inside a transaction.
+func (s *Store) warm(ctx context.Context, queries ...string) error {
+	if s.inTx {
+		return nil
+	}
+	for _, q := range queries {
+		if _, err := s.stmt(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // exec runs a write written with ? placeholders.
@@ -204,10 +259,34 @@ func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows
 	return rows, s.d.mapErr(err)
 }
 
-// queryWrite runs a write that returns rows (RETURNING).
-func (s *Store) queryWrite(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	rows, err := s.writer.QueryContext(ctx, s.d.rebind(query), args...)
+// queryWrite runs a write that returns rows (RETURNING); hot says whether
+// the query text recurs (see stmt).
+func (s *Store) queryWrite(ctx context.Context, hot bool, query string, args ...any) (*sql.Rows, error) {
+	if !hot {
+		rows, err := s.writer.QueryContext(ctx, s.d.rebind(query), args...)
+		return rows, s.d.mapErr(err)
+	}
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
 	return rows, s.d.mapErr(err)
+}
+
+// execBatch runs a write; hot says whether the query text recurs (see
+// stmt).
+func (s *Store) execBatch(ctx context.Context, hot bool, query string, args ...any) error {
+	if !hot {
+		_, err := s.exec(ctx, query, args...)
+		return err
+	}
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, args...)
+	return s.d.mapErr(err)
 }
 
 // scanner is *sql.Row or *sql.Rows.

@@ -17,3 +17,11 @@ func TestPostgres(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) store.Store { return sqlstore.OpenTestPostgres(t) })
 }
+
+// outboxRows is what one BenchmarkOutbox iteration pushes through.
+const outboxRows = 100_000
+
+func BenchmarkOutbox(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { storetest.BenchOutbox(b, sqlstore.OpenTest(b), outboxRows) })
+	b.Run("postgres", func(b *testing.B) { storetest.BenchOutbox(b, sqlstore.OpenTestPostgres(b), outboxRows) })
+}
