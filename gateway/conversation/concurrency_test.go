@@ -3,10 +3,13 @@ package conversation_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/switchboard-gw/switchboard/gateway/bot"
 	"github.com/switchboard-gw/switchboard/gateway/conversation"
 	"github.com/switchboard-gw/switchboard/gateway/store"
 	"github.com/switchboard-gw/switchboard/sdk/message"
@@ -152,5 +155,52 @@ flows:
 		if _, err := e.handle(conversation.Input{Kind: conversation.KindMessage, Content: message.Text(fmt.Sprint("m", i))}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// hookStore runs hook once, right after a turn has read the open
+// conversation: the window in which another node could change it.
+type hookStore struct {
+	conversation.Store
+	armed atomic.Bool
+	hook  func()
+}
+
+func (h *hookStore) GetOpenConversation(ctx context.Context, botID, channelID, userID string) (store.Conversation, error) {
+	c, err := h.Store.GetOpenConversation(ctx, botID, channelID, userID)
+	if h.armed.CompareAndSwap(true, false) {
+		h.hook()
+	}
+	return c, err
+}
+
+// TestConcurrentNodes: another engine (another node, so another lock)
+// handles a message between this turn's read and its commit. The commit
+// notices, the turn runs again on the new state, and both are kept in order.
+func TestConcurrentNodes(t *testing.T) {
+	e := newEnv(t, collector)
+	hooked := &hookStore{Store: e.st}
+	b, _ := bot.Parse([]byte(collector), bot.Options{})
+	nodeA, err := conversation.New(conversation.Options{Store: hooked, Bots: staticBots{b}, Now: e.clock, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.say("start")
+	msg := func(text string) conversation.Input {
+		return conversation.Input{Kind: conversation.KindMessage, WorkspaceID: "ws", BotID: "bot", ChannelID: "chan",
+			UserID: "u1", EventKey: text, Content: message.Text(text)}
+	}
+	hooked.hook = func() {
+		if _, err := e.eng.Handle(context.Background(), msg("fromB")); err != nil {
+			t.Error(err)
+		}
+	}
+	hooked.armed.Store(true)
+	out, err := nodeA.Handle(context.Background(), msg("fromA"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.Conversation.Memory["log"]; got != " fromB fromA" {
+		t.Errorf("log %q, want both messages, B first", got)
 	}
 }

@@ -194,7 +194,8 @@ func New(o Options) (*Engine, error) {
 }
 
 // errRaced: the conversation changed between the turn's read and its
-// commit (another node); the turn is run again.
+// commit (another node, or the expiry sweep); the turn is run again, and
+// after maxRaces attempts Handle fails with store.ErrConflict.
 var errRaced = errors.New("conversation changed during the turn")
 
 // errDuplicate aborts the commit of an event already committed.
@@ -219,12 +220,15 @@ func (e *Engine) Handle(ctx context.Context, in Input) (Output, error) {
 	}
 	for attempt := 1; ; attempt++ {
 		out, err := e.turn(ctx, b, in)
-		if errors.Is(err, errRaced) && attempt < maxRaces {
-			e.log.InfoContext(ctx, "conversation changed concurrently, running the event again",
-				"bot", in.BotID, "channel", in.ChannelID, "user", in.UserID, "event", in.EventKey)
-			continue
+		if !errors.Is(err, errRaced) {
+			return out, err
 		}
-		return out, err
+		if attempt == maxRaces {
+			// Retryable: callers branch on store.ErrConflict.
+			return Output{}, fmt.Errorf("conversation: %w: %w", store.ErrConflict, err)
+		}
+		e.log.InfoContext(ctx, "conversation changed concurrently, running the event again",
+			"bot", in.BotID, "channel", in.ChannelID, "user", in.UserID, "event", in.EventKey)
 	}
 }
 
@@ -338,7 +342,9 @@ func (e *Engine) commit(ctx context.Context, r *run, seen store.Conversation, co
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if cur.ID != seen.ID || cur.StepID != seen.StepID || !cur.LastInteractionAt.Equal(seen.LastInteractionAt) {
+		// Every commit records its event key: a different one means
+		// another turn committed since this one read the conversation.
+		if cur.ID != seen.ID || loadState(cur.Memory).Event != loadState(seen.Memory).Event {
 			return errRaced
 		}
 		for _, id := range closing {
