@@ -118,7 +118,7 @@ func (in *instance) create(ctx context.Context, hc *http.Client, to, body string
 	}
 	msg, err := api.CreateMessage(params)
 	if err != nil {
-		return "", classify(err, tr.retryAfter)
+		return "", classify(err, tr)
 	}
 	if msg.Sid == nil {
 		return "", sdk.Transient("no_sid", "Twilio answered without a message sid")
@@ -145,15 +145,22 @@ var permanentCodes = map[int]bool{
 }
 
 // classify turns a twilio-go error into a typed send error. twilio-go hides
-// the HTTP response, so retryAfter comes from the transport (0: unknown).
-func classify(err error, retryAfter time.Duration) *sdk.SendError {
+// the HTTP response, so its status and Retry-After come from the transport.
+// An answer that is not Twilio's JSON (an edge proxy's HTML page) is
+// transient, like a network failure.
+func classify(err error, tr *transport) *sdk.SendError {
 	var te *client.TwilioRestError
-	if !errors.As(err, &te) {
+	switch {
+	case errors.As(err, &te):
+	case tr.status != 0:
+		return sdk.Transient("http_"+strconv.Itoa(tr.status), err.Error())
+	default:
 		return sdk.Transient("network", err.Error())
 	}
 	code := strconv.Itoa(te.Code)
 	switch {
 	case te.Status == http.StatusTooManyRequests || te.Code == 20429:
+		retryAfter := tr.retryAfter
 		if retryAfter <= 0 {
 			retryAfter = time.Second
 		}

@@ -1,7 +1,9 @@
 package twiliochannel
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,7 +20,10 @@ import (
 //
 //   - carries ctx, so cancelling Send cancels the request;
 //   - sends requests for *.twilio.com to api_base when it is set;
-//   - keeps the Retry-After of a 429.
+//   - keeps the status and Retry-After of a failed answer, for classify;
+//   - reads and closes error bodies itself: twilio-go stops decoding at the
+//     first byte it cannot parse and never closes them, which can strand
+//     the connection.
 func (in *instance) api(ctx context.Context, hc *http.Client) (*openapi.ApiService, *transport) {
 	tr := &transport{ctx: ctx, in: in, base: hc.Transport}
 	if tr.base == nil {
@@ -35,6 +40,7 @@ type transport struct {
 	ctx        context.Context
 	in         *instance
 	base       http.RoundTripper
+	status     int // of the last error answer
 	retryAfter time.Duration
 }
 
@@ -46,10 +52,21 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Host = ""
 	}
 	resp, err := t.base.RoundTrip(req)
-	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
-		if s, convErr := strconv.Atoi(resp.Header.Get("Retry-After")); convErr == nil && s > 0 {
-			t.retryAfter = time.Duration(s) * time.Second
-		}
+	if err != nil || resp.StatusCode < 400 {
+		return resp, err
 	}
-	return resp, err
+	t.status = resp.StatusCode
+	if s, convErr := strconv.Atoi(resp.Header.Get("Retry-After")); convErr == nil && s > 0 && resp.StatusCode == http.StatusTooManyRequests {
+		t.retryAfter = time.Duration(s) * time.Second
+	}
+	body, readErr := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	resp.Body.Close()
+	if readErr != nil {
+		return nil, readErr
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
 }
+
+// maxErrorBody bounds what is kept of an error answer (Twilio's are small JSON).
+const maxErrorBody = 64 << 10

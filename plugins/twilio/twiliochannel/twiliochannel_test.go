@@ -370,3 +370,13 @@ func TestSenderPacedAtMPSBetweenParts(t *testing.T) {
 		t.Fatalf("want only part 1 sent, got %d messages", n)
 	}
 }
+
+func TestEdgeErrorPageIsTransient(t *testing.T) {
+	h := setup(t, twiliofake.Options{}, nil)
+	h.fake.FailNext(twiliofake.Failure{Status: http.StatusBadGateway, HTML: true})
+	r := h.send(t, sdk.Outbound{Content: message.Text("hi")})
+	var se *sdk.SendError
+	if !errors.As(r[0].Err, &se) || se.Kind != sdk.KindTransient || se.Code != "http_502" {
+		t.Fatalf("an HTML 502 page: got %v, want transient (http_502)", r[0].Err)
+	}
+}

@@ -66,6 +66,9 @@ type Failure struct {
 	Status  int // HTTP status, e.g. 400, 429, 500, 503
 	Code    int // Twilio error code, e.g. 21211, 20429
 	Message string
+	// HTML answers with a streamed (chunked) HTML error page, as an edge
+	// proxy does for 502/503, instead of Twilio's JSON error.
+	HTML bool
 }
 
 // Server is the fake Messages API.
@@ -236,6 +239,14 @@ func (s *Server) check(m Message, now time.Time) (Failure, time.Duration) {
 }
 
 func writeError(w http.ResponseWriter, f Failure, retryAfter time.Duration) {
+	if f.HTML {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(f.Status)
+		fmt.Fprintf(w, "<html><head><title>%d</title></head>", f.Status)
+		w.(http.Flusher).Flush()
+		fmt.Fprintf(w, "<body>%s</body></html>", http.StatusText(f.Status))
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	if retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(retryAfter/time.Second)))
