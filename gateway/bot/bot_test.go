@@ -166,7 +166,7 @@ flows:
       - say: {quick_replies: [Yes, No]}
       - say: {image: "https://x/{{ metadata.img }}.png", text: caption}
       - say: {file: {url: "https://x/f.pdf", name: f.pdf, mime_type: application/pdf}}
-      - say: {carousel: [{title: one}, {title: "{{ memory.name }}", buttons: [B]}]}
+      - say: {carousel: [{title: one}, {title: "{{ memory.name }}", buttons: ["{{ memory.name | default: 'a default title that is rather long' | truncate: 70 }}"]}]}
       - say: {typing: 1.5s}
       - id: q
         ask: {var: color, choices: [{title: Red, payload: r}, Blue], prompt: "Which?"}
@@ -235,7 +235,7 @@ func TestRenderContent(t *testing.T) {
 		{Type: message.TypeButtons, QuickReplies: true, Buttons: []message.Button{{Title: "Yes"}, {Title: "No"}}},
 		{Type: message.TypeImage, Text: "caption", Media: &message.Media{URL: "https://x/cat.png"}},
 		{Type: message.TypeFile, Media: &message.Media{URL: "https://x/f.pdf", Name: "f.pdf", MimeType: "application/pdf"}},
-		{Type: message.TypeCarousel, Cards: []message.Card{{Title: "one"}, {Title: "Ada", Buttons: []message.Button{{Title: "B"}}}}},
+		{Type: message.TypeCarousel, Cards: []message.Card{{Title: "one"}, {Title: "Ada", Buttons: []message.Button{{Title: "Ada"}}}}},
 		{Type: message.TypeTyping, DurationMS: 1500},
 	}
 	for i, w := range want {

@@ -88,7 +88,17 @@ func deepCopy(c message.Content) message.Content {
 // templates. It reports each problem through report.
 func compileContent(eng *template.Engine, src message.Content, report func(format string, a ...any)) *contentTemplate {
 	ct := &contentTemplate{src: src}
-	if err := src.Validate(); err != nil {
+	// Templated strings are checked once rendered; here a placeholder
+	// stands in for them, so that the limits apply to static text only
+	// (a long "{{ … }}" title may well render short).
+	probe := deepCopy(src)
+	_ = eachString(&probe, func(_ string, s *string) error {
+		if strings.Contains(*s, "{{") || strings.Contains(*s, "{%") {
+			*s = "x"
+		}
+		return nil
+	})
+	if err := probe.Validate(); err != nil {
 		report("%v", err)
 	}
 	_ = eachString(&ct.src, func(field string, s *string) error {
