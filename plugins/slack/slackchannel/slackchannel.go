@@ -81,7 +81,6 @@ func (c *Channel) Describe(context.Context) (sdk.Description, error) {
 		ProtocolVersion: sdk.ProtocolVersion,
 		Capabilities: sdk.Capabilities{
 			Buttons:       true,
-			QuickReplies:  true,
 			Images:        true,
 			Cards:         true,
 			Carousel:      true,
