@@ -261,13 +261,3 @@ func (t *Target) UnmarshalJSON(b []byte) error {
 	dec.DisallowUnknownFields()
 	return dec.Decode((*fields)(t))
 }
-
-func (t Target) String() string {
-	switch {
-	case t.Flow == "":
-		return fmt.Sprintf("step %q", t.Step)
-	case t.Step == "":
-		return fmt.Sprintf("flow %q", t.Flow)
-	}
-	return fmt.Sprintf("step %q of flow %q", t.Step, t.Flow)
-}

@@ -129,9 +129,6 @@ type Template struct {
 	opts   *Options
 }
 
-// Source returns the template source.
-func (t *Template) Source() string { return t.src }
-
 // Parse returns the parsed template for src, from the cache when possible.
 func (e *Engine) Parse(src string) (*Template, error) {
 	e.mu.RLock()
