@@ -25,6 +25,7 @@ type Store interface {
 	Jobs
 	InboundDedupe
 	FlowTriggers
+	Audience
 
 	// WithTx runs fn in one transaction: fn's Store sees and writes inside
 	// it; the transaction commits when fn returns nil and rolls back
