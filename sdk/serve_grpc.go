@@ -150,14 +150,7 @@ func eventToProto(ev Event) *channelv1.Event {
 func (s *channelServer) Send(ctx context.Context, req *channelv1.SendRequest) (*channelv1.SendResponse, error) {
 	batch := make([]Outbound, len(req.GetMessages()))
 	for i, m := range req.GetMessages() {
-		batch[i] = Outbound{
-			ChannelID:      m.GetChannelId(),
-			IdempotencyKey: m.GetIdempotencyKey(),
-			Recipient:      m.GetRecipient(),
-			ReplyTo:        m.GetReplyTo(),
-			Content:        convert.ContentFromProto(m.GetContent()),
-			Attempt:        int(m.GetAttempt()),
-		}
+		batch[i] = outboundFromProto(m)
 	}
 	results, err := s.impl.Send(ctx, batch)
 	if err != nil {
@@ -175,6 +168,17 @@ func (s *channelServer) Send(ctx context.Context, req *channelv1.SendRequest) (*
 		}
 	}
 	return out, nil
+}
+
+func outboundFromProto(m *channelv1.Outbound) Outbound {
+	return Outbound{
+		ChannelID:      m.GetChannelId(),
+		IdempotencyKey: m.GetIdempotencyKey(),
+		Recipient:      m.GetRecipient(),
+		ReplyTo:        m.GetReplyTo(),
+		Content:        convert.ContentFromProto(m.GetContent()),
+		Attempt:        int(m.GetAttempt()),
+	}
 }
 
 // sendErrorToProto encodes err; errors that are not a *SendError are

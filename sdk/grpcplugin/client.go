@@ -143,14 +143,7 @@ func eventFromProto(pe *channelv1.Event) sdk.Event {
 func (c *Client) Send(ctx context.Context, batch []sdk.Outbound) ([]sdk.SendResult, error) {
 	req := &channelv1.SendRequest{Messages: make([]*channelv1.Outbound, len(batch))}
 	for i, m := range batch {
-		req.Messages[i] = &channelv1.Outbound{
-			ChannelId:      m.ChannelID,
-			IdempotencyKey: m.IdempotencyKey,
-			Recipient:      m.Recipient,
-			ReplyTo:        m.ReplyTo,
-			Content:        convert.ContentToProto(m.Content),
-			Attempt:        int32(m.Attempt),
-		}
+		req.Messages[i] = outboundToProto(m)
 	}
 	resp, err := c.rpc.Send(ctx, req)
 	if err != nil {
@@ -168,6 +161,17 @@ func (c *Client) Send(ctx context.Context, batch []sdk.Outbound) ([]sdk.SendResu
 		}
 	}
 	return results, nil
+}
+
+func outboundToProto(m sdk.Outbound) *channelv1.Outbound {
+	return &channelv1.Outbound{
+		ChannelId:      m.ChannelID,
+		IdempotencyKey: m.IdempotencyKey,
+		Recipient:      m.Recipient,
+		ReplyTo:        m.ReplyTo,
+		Content:        convert.ContentToProto(m.Content),
+		Attempt:        int32(m.Attempt),
+	}
 }
 
 // sendErrorFromProto decodes pe. It returns error, not *sdk.SendError, so

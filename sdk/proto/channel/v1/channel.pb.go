@@ -1672,6 +1672,497 @@ func (x *CheckHealthResponse) GetReason() string {
 	return ""
 }
 
+type HandleFrameRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	// The session's user; empty until a frame of this connection started a
+	// session.
+	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The frame's payload, as the client sent it.
+	Frame         []byte                 `protobuf:"bytes,3,opt,name=frame,proto3" json:"frame,omitempty"`
+	Received      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=received,proto3" json:"received,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandleFrameRequest) Reset() {
+	*x = HandleFrameRequest{}
+	mi := &file_channel_v1_channel_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandleFrameRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandleFrameRequest) ProtoMessage() {}
+
+func (x *HandleFrameRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_channel_v1_channel_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandleFrameRequest.ProtoReflect.Descriptor instead.
+func (*HandleFrameRequest) Descriptor() ([]byte, []int) {
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *HandleFrameRequest) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *HandleFrameRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *HandleFrameRequest) GetFrame() []byte {
+	if x != nil {
+		return x.Frame
+	}
+	return nil
+}
+
+func (x *HandleFrameRequest) GetReceived() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Received
+	}
+	return nil
+}
+
+type HandleFrameResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Frames to write back to this connection only, in order, once events
+	// are stored.
+	Replies [][]byte `protobuf:"bytes,1,rep,name=replies,proto3" json:"replies,omitempty"`
+	// Messages and clicks for the session's user.
+	Events []*Event `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	// Set when the frame started (or resumed) a session.
+	Start *SessionStart `protobuf:"bytes,3,opt,name=start,proto3" json:"start,omitempty"`
+	// The client has every message up to and including this sequence
+	// number; 0 acknowledges nothing.
+	AckSeq int64 `protobuf:"varint,4,opt,name=ack_seq,json=ackSeq,proto3" json:"ack_seq,omitempty"`
+	// Set to end the connection after the replies.
+	Close         *SocketClose `protobuf:"bytes,5,opt,name=close,proto3" json:"close,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HandleFrameResponse) Reset() {
+	*x = HandleFrameResponse{}
+	mi := &file_channel_v1_channel_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HandleFrameResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HandleFrameResponse) ProtoMessage() {}
+
+func (x *HandleFrameResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_channel_v1_channel_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HandleFrameResponse.ProtoReflect.Descriptor instead.
+func (*HandleFrameResponse) Descriptor() ([]byte, []int) {
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *HandleFrameResponse) GetReplies() [][]byte {
+	if x != nil {
+		return x.Replies
+	}
+	return nil
+}
+
+func (x *HandleFrameResponse) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *HandleFrameResponse) GetStart() *SessionStart {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *HandleFrameResponse) GetAckSeq() int64 {
+	if x != nil {
+		return x.AckSeq
+	}
+	return 0
+}
+
+func (x *HandleFrameResponse) GetClose() *SocketClose {
+	if x != nil {
+		return x.Close
+	}
+	return nil
+}
+
+type SessionStart struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The gateway replays every message with a greater sequence number.
+	ResumeAfter int64 `protobuf:"varint,2,opt,name=resume_after,json=resumeAfter,proto3" json:"resume_after,omitempty"`
+	// A flow to start for the user (a page's ?ref=), at an optional step,
+	// with metadata as a JSON object.
+	FlowId   string `protobuf:"bytes,3,opt,name=flow_id,json=flowId,proto3" json:"flow_id,omitempty"`
+	StepId   string `protobuf:"bytes,4,opt,name=step_id,json=stepId,proto3" json:"step_id,omitempty"`
+	Metadata []byte `protobuf:"bytes,5,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	// Event id of the flow start, unique per start, so a retried frame
+	// starts the flow once.
+	StartId       string `protobuf:"bytes,6,opt,name=start_id,json=startId,proto3" json:"start_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionStart) Reset() {
+	*x = SessionStart{}
+	mi := &file_channel_v1_channel_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionStart) ProtoMessage() {}
+
+func (x *SessionStart) ProtoReflect() protoreflect.Message {
+	mi := &file_channel_v1_channel_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionStart.ProtoReflect.Descriptor instead.
+func (*SessionStart) Descriptor() ([]byte, []int) {
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *SessionStart) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *SessionStart) GetResumeAfter() int64 {
+	if x != nil {
+		return x.ResumeAfter
+	}
+	return 0
+}
+
+func (x *SessionStart) GetFlowId() string {
+	if x != nil {
+		return x.FlowId
+	}
+	return ""
+}
+
+func (x *SessionStart) GetStepId() string {
+	if x != nil {
+		return x.StepId
+	}
+	return ""
+}
+
+func (x *SessionStart) GetMetadata() []byte {
+	if x != nil {
+		return x.Metadata
+	}
+	return nil
+}
+
+func (x *SessionStart) GetStartId() string {
+	if x != nil {
+		return x.StartId
+	}
+	return ""
+}
+
+type SocketClose struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A websocket close code (RFC 6455), e.g. 1008 policy violation.
+	Code          int32  `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SocketClose) Reset() {
+	*x = SocketClose{}
+	mi := &file_channel_v1_channel_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SocketClose) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SocketClose) ProtoMessage() {}
+
+func (x *SocketClose) ProtoReflect() protoreflect.Message {
+	mi := &file_channel_v1_channel_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SocketClose.ProtoReflect.Descriptor instead.
+func (*SocketClose) Descriptor() ([]byte, []int) {
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *SocketClose) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *SocketClose) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// SequencedOutbound is an outbound message with its sequence number, which
+// increases per (channel, recipient).
+type SequencedOutbound struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Message       *Outbound              `protobuf:"bytes,1,opt,name=message,proto3" json:"message,omitempty"`
+	Seq           int64                  `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SequencedOutbound) Reset() {
+	*x = SequencedOutbound{}
+	mi := &file_channel_v1_channel_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SequencedOutbound) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SequencedOutbound) ProtoMessage() {}
+
+func (x *SequencedOutbound) ProtoReflect() protoreflect.Message {
+	mi := &file_channel_v1_channel_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SequencedOutbound.ProtoReflect.Descriptor instead.
+func (*SequencedOutbound) Descriptor() ([]byte, []int) {
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *SequencedOutbound) GetMessage() *Outbound {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *SequencedOutbound) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+type RenderOutboundRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Messages      []*SequencedOutbound   `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenderOutboundRequest) Reset() {
+	*x = RenderOutboundRequest{}
+	mi := &file_channel_v1_channel_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenderOutboundRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenderOutboundRequest) ProtoMessage() {}
+
+func (x *RenderOutboundRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_channel_v1_channel_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenderOutboundRequest.ProtoReflect.Descriptor instead.
+func (*RenderOutboundRequest) Descriptor() ([]byte, []int) {
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RenderOutboundRequest) GetMessages() []*SequencedOutbound {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+type RenderedFrame struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Frame []byte                 `protobuf:"bytes,1,opt,name=frame,proto3" json:"frame,omitempty"`
+	// Unset on success.
+	Error         *SendError `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenderedFrame) Reset() {
+	*x = RenderedFrame{}
+	mi := &file_channel_v1_channel_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenderedFrame) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenderedFrame) ProtoMessage() {}
+
+func (x *RenderedFrame) ProtoReflect() protoreflect.Message {
+	mi := &file_channel_v1_channel_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenderedFrame.ProtoReflect.Descriptor instead.
+func (*RenderedFrame) Descriptor() ([]byte, []int) {
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RenderedFrame) GetFrame() []byte {
+	if x != nil {
+		return x.Frame
+	}
+	return nil
+}
+
+func (x *RenderedFrame) GetError() *SendError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+type RenderOutboundResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Frames        []*RenderedFrame       `protobuf:"bytes,1,rep,name=frames,proto3" json:"frames,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenderOutboundResponse) Reset() {
+	*x = RenderOutboundResponse{}
+	mi := &file_channel_v1_channel_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenderOutboundResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenderOutboundResponse) ProtoMessage() {}
+
+func (x *RenderOutboundResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_channel_v1_channel_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenderOutboundResponse.ProtoReflect.Descriptor instead.
+func (*RenderOutboundResponse) Descriptor() ([]byte, []int) {
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *RenderOutboundResponse) GetFrames() []*RenderedFrame {
+	if x != nil {
+		return x.Frames
+	}
+	return nil
+}
+
 var File_channel_v1_channel_proto protoreflect.FileDescriptor
 
 const file_channel_v1_channel_proto_rawDesc = "" +
@@ -1820,20 +2311,54 @@ const file_channel_v1_channel_proto_rawDesc = "" +
 	"channel_id\x18\x01 \x01(\tR\tchannelId\"=\n" +
 	"\x13CheckHealthResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason*\x8d\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x9a\x01\n" +
+	"\x12HandleFrameRequest\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x14\n" +
+	"\x05frame\x18\x03 \x01(\fR\x05frame\x126\n" +
+	"\breceived\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\breceived\"\xf6\x01\n" +
+	"\x13HandleFrameResponse\x12\x18\n" +
+	"\areplies\x18\x01 \x03(\fR\areplies\x125\n" +
+	"\x06events\x18\x02 \x03(\v2\x1d.switchboard.channel.v1.EventR\x06events\x12:\n" +
+	"\x05start\x18\x03 \x01(\v2$.switchboard.channel.v1.SessionStartR\x05start\x12\x17\n" +
+	"\aack_seq\x18\x04 \x01(\x03R\x06ackSeq\x129\n" +
+	"\x05close\x18\x05 \x01(\v2#.switchboard.channel.v1.SocketCloseR\x05close\"\xb3\x01\n" +
+	"\fSessionStart\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12!\n" +
+	"\fresume_after\x18\x02 \x01(\x03R\vresumeAfter\x12\x17\n" +
+	"\aflow_id\x18\x03 \x01(\tR\x06flowId\x12\x17\n" +
+	"\astep_id\x18\x04 \x01(\tR\x06stepId\x12\x1a\n" +
+	"\bmetadata\x18\x05 \x01(\fR\bmetadata\x12\x19\n" +
+	"\bstart_id\x18\x06 \x01(\tR\astartId\"9\n" +
+	"\vSocketClose\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"a\n" +
+	"\x11SequencedOutbound\x12:\n" +
+	"\amessage\x18\x01 \x01(\v2 .switchboard.channel.v1.OutboundR\amessage\x12\x10\n" +
+	"\x03seq\x18\x02 \x01(\x03R\x03seq\"^\n" +
+	"\x15RenderOutboundRequest\x12E\n" +
+	"\bmessages\x18\x01 \x03(\v2).switchboard.channel.v1.SequencedOutboundR\bmessages\"^\n" +
+	"\rRenderedFrame\x12\x14\n" +
+	"\x05frame\x18\x01 \x01(\fR\x05frame\x127\n" +
+	"\x05error\x18\x02 \x01(\v2!.switchboard.channel.v1.SendErrorR\x05error\"W\n" +
+	"\x16RenderOutboundResponse\x12=\n" +
+	"\x06frames\x18\x01 \x03(\v2%.switchboard.channel.v1.RenderedFrameR\x06frames*\x8d\x01\n" +
 	"\tErrorKind\x12\x1a\n" +
 	"\x16ERROR_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ERROR_KIND_TRANSIENT\x10\x01\x12\x1b\n" +
 	"\x17ERROR_KIND_RATE_LIMITED\x10\x02\x12\x18\n" +
 	"\x14ERROR_KIND_PERMANENT\x10\x03\x12\x13\n" +
-	"\x0fERROR_KIND_AUTH\x10\x042\xf1\x03\n" +
+	"\x0fERROR_KIND_AUTH\x10\x042\xca\x05\n" +
 	"\x0eChannelService\x12]\n" +
 	"\bDescribe\x12'.switchboard.channel.v1.DescribeRequest\x1a(.switchboard.channel.v1.DescribeResponse\x12`\n" +
 	"\tConfigure\x12(.switchboard.channel.v1.ConfigureRequest\x1a).switchboard.channel.v1.ConfigureResponse\x12c\n" +
 	"\n" +
 	"HandleHTTP\x12).switchboard.channel.v1.HandleHTTPRequest\x1a*.switchboard.channel.v1.HandleHTTPResponse\x12Q\n" +
 	"\x04Send\x12#.switchboard.channel.v1.SendRequest\x1a$.switchboard.channel.v1.SendResponse\x12f\n" +
-	"\vCheckHealth\x12*.switchboard.channel.v1.CheckHealthRequest\x1a+.switchboard.channel.v1.CheckHealthResponseBFZDgithub.com/switchboard-gw/switchboard/sdk/proto/channel/v1;channelv1b\x06proto3"
+	"\vCheckHealth\x12*.switchboard.channel.v1.CheckHealthRequest\x1a+.switchboard.channel.v1.CheckHealthResponse\x12f\n" +
+	"\vHandleFrame\x12*.switchboard.channel.v1.HandleFrameRequest\x1a+.switchboard.channel.v1.HandleFrameResponse\x12o\n" +
+	"\x0eRenderOutbound\x12-.switchboard.channel.v1.RenderOutboundRequest\x1a..switchboard.channel.v1.RenderOutboundResponseBFZDgithub.com/switchboard-gw/switchboard/sdk/proto/channel/v1;channelv1b\x06proto3"
 
 var (
 	file_channel_v1_channel_proto_rawDescOnce sync.Once
@@ -1848,87 +2373,107 @@ func file_channel_v1_channel_proto_rawDescGZIP() []byte {
 }
 
 var file_channel_v1_channel_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_channel_v1_channel_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_channel_v1_channel_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_channel_v1_channel_proto_goTypes = []any{
-	(ErrorKind)(0),                // 0: switchboard.channel.v1.ErrorKind
-	(*DescribeRequest)(nil),       // 1: switchboard.channel.v1.DescribeRequest
-	(*DescribeResponse)(nil),      // 2: switchboard.channel.v1.DescribeResponse
-	(*Capabilities)(nil),          // 3: switchboard.channel.v1.Capabilities
-	(*Rate)(nil),                  // 4: switchboard.channel.v1.Rate
-	(*RateLimits)(nil),            // 5: switchboard.channel.v1.RateLimits
-	(*InstanceConfig)(nil),        // 6: switchboard.channel.v1.InstanceConfig
-	(*ConfigureRequest)(nil),      // 7: switchboard.channel.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),     // 8: switchboard.channel.v1.ConfigureResponse
-	(*HeaderValues)(nil),          // 9: switchboard.channel.v1.HeaderValues
-	(*HandleHTTPRequest)(nil),     // 10: switchboard.channel.v1.HandleHTTPRequest
-	(*HandleHTTPResponse)(nil),    // 11: switchboard.channel.v1.HandleHTTPResponse
-	(*Button)(nil),                // 12: switchboard.channel.v1.Button
-	(*Media)(nil),                 // 13: switchboard.channel.v1.Media
-	(*Card)(nil),                  // 14: switchboard.channel.v1.Card
-	(*Content)(nil),               // 15: switchboard.channel.v1.Content
-	(*DeliveryStatus)(nil),        // 16: switchboard.channel.v1.DeliveryStatus
-	(*Event)(nil),                 // 17: switchboard.channel.v1.Event
-	(*Outbound)(nil),              // 18: switchboard.channel.v1.Outbound
-	(*SendRequest)(nil),           // 19: switchboard.channel.v1.SendRequest
-	(*SendError)(nil),             // 20: switchboard.channel.v1.SendError
-	(*SendResult)(nil),            // 21: switchboard.channel.v1.SendResult
-	(*SendResponse)(nil),          // 22: switchboard.channel.v1.SendResponse
-	(*CheckHealthRequest)(nil),    // 23: switchboard.channel.v1.CheckHealthRequest
-	(*CheckHealthResponse)(nil),   // 24: switchboard.channel.v1.CheckHealthResponse
-	nil,                           // 25: switchboard.channel.v1.InstanceConfig.SecretsEntry
-	nil,                           // 26: switchboard.channel.v1.ConfigureResponse.FieldErrorsEntry
-	nil,                           // 27: switchboard.channel.v1.HandleHTTPRequest.HeaderEntry
-	nil,                           // 28: switchboard.channel.v1.HandleHTTPResponse.HeaderEntry
-	nil,                           // 29: switchboard.channel.v1.Content.MetadataEntry
-	nil,                           // 30: switchboard.channel.v1.Event.ProfileEntry
-	(*durationpb.Duration)(nil),   // 31: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 32: google.protobuf.Timestamp
+	(ErrorKind)(0),                 // 0: switchboard.channel.v1.ErrorKind
+	(*DescribeRequest)(nil),        // 1: switchboard.channel.v1.DescribeRequest
+	(*DescribeResponse)(nil),       // 2: switchboard.channel.v1.DescribeResponse
+	(*Capabilities)(nil),           // 3: switchboard.channel.v1.Capabilities
+	(*Rate)(nil),                   // 4: switchboard.channel.v1.Rate
+	(*RateLimits)(nil),             // 5: switchboard.channel.v1.RateLimits
+	(*InstanceConfig)(nil),         // 6: switchboard.channel.v1.InstanceConfig
+	(*ConfigureRequest)(nil),       // 7: switchboard.channel.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),      // 8: switchboard.channel.v1.ConfigureResponse
+	(*HeaderValues)(nil),           // 9: switchboard.channel.v1.HeaderValues
+	(*HandleHTTPRequest)(nil),      // 10: switchboard.channel.v1.HandleHTTPRequest
+	(*HandleHTTPResponse)(nil),     // 11: switchboard.channel.v1.HandleHTTPResponse
+	(*Button)(nil),                 // 12: switchboard.channel.v1.Button
+	(*Media)(nil),                  // 13: switchboard.channel.v1.Media
+	(*Card)(nil),                   // 14: switchboard.channel.v1.Card
+	(*Content)(nil),                // 15: switchboard.channel.v1.Content
+	(*DeliveryStatus)(nil),         // 16: switchboard.channel.v1.DeliveryStatus
+	(*Event)(nil),                  // 17: switchboard.channel.v1.Event
+	(*Outbound)(nil),               // 18: switchboard.channel.v1.Outbound
+	(*SendRequest)(nil),            // 19: switchboard.channel.v1.SendRequest
+	(*SendError)(nil),              // 20: switchboard.channel.v1.SendError
+	(*SendResult)(nil),             // 21: switchboard.channel.v1.SendResult
+	(*SendResponse)(nil),           // 22: switchboard.channel.v1.SendResponse
+	(*CheckHealthRequest)(nil),     // 23: switchboard.channel.v1.CheckHealthRequest
+	(*CheckHealthResponse)(nil),    // 24: switchboard.channel.v1.CheckHealthResponse
+	(*HandleFrameRequest)(nil),     // 25: switchboard.channel.v1.HandleFrameRequest
+	(*HandleFrameResponse)(nil),    // 26: switchboard.channel.v1.HandleFrameResponse
+	(*SessionStart)(nil),           // 27: switchboard.channel.v1.SessionStart
+	(*SocketClose)(nil),            // 28: switchboard.channel.v1.SocketClose
+	(*SequencedOutbound)(nil),      // 29: switchboard.channel.v1.SequencedOutbound
+	(*RenderOutboundRequest)(nil),  // 30: switchboard.channel.v1.RenderOutboundRequest
+	(*RenderedFrame)(nil),          // 31: switchboard.channel.v1.RenderedFrame
+	(*RenderOutboundResponse)(nil), // 32: switchboard.channel.v1.RenderOutboundResponse
+	nil,                            // 33: switchboard.channel.v1.InstanceConfig.SecretsEntry
+	nil,                            // 34: switchboard.channel.v1.ConfigureResponse.FieldErrorsEntry
+	nil,                            // 35: switchboard.channel.v1.HandleHTTPRequest.HeaderEntry
+	nil,                            // 36: switchboard.channel.v1.HandleHTTPResponse.HeaderEntry
+	nil,                            // 37: switchboard.channel.v1.Content.MetadataEntry
+	nil,                            // 38: switchboard.channel.v1.Event.ProfileEntry
+	(*durationpb.Duration)(nil),    // 39: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 40: google.protobuf.Timestamp
 }
 var file_channel_v1_channel_proto_depIdxs = []int32{
 	3,  // 0: switchboard.channel.v1.DescribeResponse.capabilities:type_name -> switchboard.channel.v1.Capabilities
 	5,  // 1: switchboard.channel.v1.DescribeResponse.rate_limits:type_name -> switchboard.channel.v1.RateLimits
-	31, // 2: switchboard.channel.v1.Rate.per:type_name -> google.protobuf.Duration
+	39, // 2: switchboard.channel.v1.Rate.per:type_name -> google.protobuf.Duration
 	4,  // 3: switchboard.channel.v1.RateLimits.global:type_name -> switchboard.channel.v1.Rate
 	4,  // 4: switchboard.channel.v1.RateLimits.per_recipient:type_name -> switchboard.channel.v1.Rate
-	25, // 5: switchboard.channel.v1.InstanceConfig.secrets:type_name -> switchboard.channel.v1.InstanceConfig.SecretsEntry
+	33, // 5: switchboard.channel.v1.InstanceConfig.secrets:type_name -> switchboard.channel.v1.InstanceConfig.SecretsEntry
 	6,  // 6: switchboard.channel.v1.ConfigureRequest.config:type_name -> switchboard.channel.v1.InstanceConfig
-	26, // 7: switchboard.channel.v1.ConfigureResponse.field_errors:type_name -> switchboard.channel.v1.ConfigureResponse.FieldErrorsEntry
-	27, // 8: switchboard.channel.v1.HandleHTTPRequest.header:type_name -> switchboard.channel.v1.HandleHTTPRequest.HeaderEntry
-	32, // 9: switchboard.channel.v1.HandleHTTPRequest.received:type_name -> google.protobuf.Timestamp
-	28, // 10: switchboard.channel.v1.HandleHTTPResponse.header:type_name -> switchboard.channel.v1.HandleHTTPResponse.HeaderEntry
+	34, // 7: switchboard.channel.v1.ConfigureResponse.field_errors:type_name -> switchboard.channel.v1.ConfigureResponse.FieldErrorsEntry
+	35, // 8: switchboard.channel.v1.HandleHTTPRequest.header:type_name -> switchboard.channel.v1.HandleHTTPRequest.HeaderEntry
+	40, // 9: switchboard.channel.v1.HandleHTTPRequest.received:type_name -> google.protobuf.Timestamp
+	36, // 10: switchboard.channel.v1.HandleHTTPResponse.header:type_name -> switchboard.channel.v1.HandleHTTPResponse.HeaderEntry
 	17, // 11: switchboard.channel.v1.HandleHTTPResponse.events:type_name -> switchboard.channel.v1.Event
 	12, // 12: switchboard.channel.v1.Card.buttons:type_name -> switchboard.channel.v1.Button
 	12, // 13: switchboard.channel.v1.Content.buttons:type_name -> switchboard.channel.v1.Button
 	13, // 14: switchboard.channel.v1.Content.media:type_name -> switchboard.channel.v1.Media
 	14, // 15: switchboard.channel.v1.Content.cards:type_name -> switchboard.channel.v1.Card
-	29, // 16: switchboard.channel.v1.Content.metadata:type_name -> switchboard.channel.v1.Content.MetadataEntry
+	37, // 16: switchboard.channel.v1.Content.metadata:type_name -> switchboard.channel.v1.Content.MetadataEntry
 	15, // 17: switchboard.channel.v1.Event.content:type_name -> switchboard.channel.v1.Content
-	30, // 18: switchboard.channel.v1.Event.profile:type_name -> switchboard.channel.v1.Event.ProfileEntry
+	38, // 18: switchboard.channel.v1.Event.profile:type_name -> switchboard.channel.v1.Event.ProfileEntry
 	16, // 19: switchboard.channel.v1.Event.status:type_name -> switchboard.channel.v1.DeliveryStatus
-	32, // 20: switchboard.channel.v1.Event.time:type_name -> google.protobuf.Timestamp
+	40, // 20: switchboard.channel.v1.Event.time:type_name -> google.protobuf.Timestamp
 	15, // 21: switchboard.channel.v1.Outbound.content:type_name -> switchboard.channel.v1.Content
 	18, // 22: switchboard.channel.v1.SendRequest.messages:type_name -> switchboard.channel.v1.Outbound
 	0,  // 23: switchboard.channel.v1.SendError.kind:type_name -> switchboard.channel.v1.ErrorKind
-	31, // 24: switchboard.channel.v1.SendError.retry_after:type_name -> google.protobuf.Duration
+	39, // 24: switchboard.channel.v1.SendError.retry_after:type_name -> google.protobuf.Duration
 	20, // 25: switchboard.channel.v1.SendResult.error:type_name -> switchboard.channel.v1.SendError
 	21, // 26: switchboard.channel.v1.SendResponse.results:type_name -> switchboard.channel.v1.SendResult
-	9,  // 27: switchboard.channel.v1.HandleHTTPRequest.HeaderEntry.value:type_name -> switchboard.channel.v1.HeaderValues
-	9,  // 28: switchboard.channel.v1.HandleHTTPResponse.HeaderEntry.value:type_name -> switchboard.channel.v1.HeaderValues
-	1,  // 29: switchboard.channel.v1.ChannelService.Describe:input_type -> switchboard.channel.v1.DescribeRequest
-	7,  // 30: switchboard.channel.v1.ChannelService.Configure:input_type -> switchboard.channel.v1.ConfigureRequest
-	10, // 31: switchboard.channel.v1.ChannelService.HandleHTTP:input_type -> switchboard.channel.v1.HandleHTTPRequest
-	19, // 32: switchboard.channel.v1.ChannelService.Send:input_type -> switchboard.channel.v1.SendRequest
-	23, // 33: switchboard.channel.v1.ChannelService.CheckHealth:input_type -> switchboard.channel.v1.CheckHealthRequest
-	2,  // 34: switchboard.channel.v1.ChannelService.Describe:output_type -> switchboard.channel.v1.DescribeResponse
-	8,  // 35: switchboard.channel.v1.ChannelService.Configure:output_type -> switchboard.channel.v1.ConfigureResponse
-	11, // 36: switchboard.channel.v1.ChannelService.HandleHTTP:output_type -> switchboard.channel.v1.HandleHTTPResponse
-	22, // 37: switchboard.channel.v1.ChannelService.Send:output_type -> switchboard.channel.v1.SendResponse
-	24, // 38: switchboard.channel.v1.ChannelService.CheckHealth:output_type -> switchboard.channel.v1.CheckHealthResponse
-	34, // [34:39] is the sub-list for method output_type
-	29, // [29:34] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	40, // 27: switchboard.channel.v1.HandleFrameRequest.received:type_name -> google.protobuf.Timestamp
+	17, // 28: switchboard.channel.v1.HandleFrameResponse.events:type_name -> switchboard.channel.v1.Event
+	27, // 29: switchboard.channel.v1.HandleFrameResponse.start:type_name -> switchboard.channel.v1.SessionStart
+	28, // 30: switchboard.channel.v1.HandleFrameResponse.close:type_name -> switchboard.channel.v1.SocketClose
+	18, // 31: switchboard.channel.v1.SequencedOutbound.message:type_name -> switchboard.channel.v1.Outbound
+	29, // 32: switchboard.channel.v1.RenderOutboundRequest.messages:type_name -> switchboard.channel.v1.SequencedOutbound
+	20, // 33: switchboard.channel.v1.RenderedFrame.error:type_name -> switchboard.channel.v1.SendError
+	31, // 34: switchboard.channel.v1.RenderOutboundResponse.frames:type_name -> switchboard.channel.v1.RenderedFrame
+	9,  // 35: switchboard.channel.v1.HandleHTTPRequest.HeaderEntry.value:type_name -> switchboard.channel.v1.HeaderValues
+	9,  // 36: switchboard.channel.v1.HandleHTTPResponse.HeaderEntry.value:type_name -> switchboard.channel.v1.HeaderValues
+	1,  // 37: switchboard.channel.v1.ChannelService.Describe:input_type -> switchboard.channel.v1.DescribeRequest
+	7,  // 38: switchboard.channel.v1.ChannelService.Configure:input_type -> switchboard.channel.v1.ConfigureRequest
+	10, // 39: switchboard.channel.v1.ChannelService.HandleHTTP:input_type -> switchboard.channel.v1.HandleHTTPRequest
+	19, // 40: switchboard.channel.v1.ChannelService.Send:input_type -> switchboard.channel.v1.SendRequest
+	23, // 41: switchboard.channel.v1.ChannelService.CheckHealth:input_type -> switchboard.channel.v1.CheckHealthRequest
+	25, // 42: switchboard.channel.v1.ChannelService.HandleFrame:input_type -> switchboard.channel.v1.HandleFrameRequest
+	30, // 43: switchboard.channel.v1.ChannelService.RenderOutbound:input_type -> switchboard.channel.v1.RenderOutboundRequest
+	2,  // 44: switchboard.channel.v1.ChannelService.Describe:output_type -> switchboard.channel.v1.DescribeResponse
+	8,  // 45: switchboard.channel.v1.ChannelService.Configure:output_type -> switchboard.channel.v1.ConfigureResponse
+	11, // 46: switchboard.channel.v1.ChannelService.HandleHTTP:output_type -> switchboard.channel.v1.HandleHTTPResponse
+	22, // 47: switchboard.channel.v1.ChannelService.Send:output_type -> switchboard.channel.v1.SendResponse
+	24, // 48: switchboard.channel.v1.ChannelService.CheckHealth:output_type -> switchboard.channel.v1.CheckHealthResponse
+	26, // 49: switchboard.channel.v1.ChannelService.HandleFrame:output_type -> switchboard.channel.v1.HandleFrameResponse
+	32, // 50: switchboard.channel.v1.ChannelService.RenderOutbound:output_type -> switchboard.channel.v1.RenderOutboundResponse
+	44, // [44:51] is the sub-list for method output_type
+	37, // [37:44] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_channel_v1_channel_proto_init() }
@@ -1942,7 +2487,7 @@ func file_channel_v1_channel_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_channel_v1_channel_proto_rawDesc), len(file_channel_v1_channel_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   30,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,11 +31,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ChannelService_Describe_FullMethodName    = "/switchboard.channel.v1.ChannelService/Describe"
-	ChannelService_Configure_FullMethodName   = "/switchboard.channel.v1.ChannelService/Configure"
-	ChannelService_HandleHTTP_FullMethodName  = "/switchboard.channel.v1.ChannelService/HandleHTTP"
-	ChannelService_Send_FullMethodName        = "/switchboard.channel.v1.ChannelService/Send"
-	ChannelService_CheckHealth_FullMethodName = "/switchboard.channel.v1.ChannelService/CheckHealth"
+	ChannelService_Describe_FullMethodName       = "/switchboard.channel.v1.ChannelService/Describe"
+	ChannelService_Configure_FullMethodName      = "/switchboard.channel.v1.ChannelService/Configure"
+	ChannelService_HandleHTTP_FullMethodName     = "/switchboard.channel.v1.ChannelService/HandleHTTP"
+	ChannelService_Send_FullMethodName           = "/switchboard.channel.v1.ChannelService/Send"
+	ChannelService_CheckHealth_FullMethodName    = "/switchboard.channel.v1.ChannelService/CheckHealth"
+	ChannelService_HandleFrame_FullMethodName    = "/switchboard.channel.v1.ChannelService/HandleFrame"
+	ChannelService_RenderOutbound_FullMethodName = "/switchboard.channel.v1.ChannelService/RenderOutbound"
 )
 
 // ChannelServiceClient is the client API for ChannelService service.
@@ -60,6 +62,15 @@ type ChannelServiceClient interface {
 	// credentials. Optional: codes.Unimplemented means the plugin has no
 	// health check and is healthy while its process runs.
 	CheckHealth(ctx context.Context, in *CheckHealthRequest, opts ...grpc.CallOption) (*CheckHealthResponse, error)
+	// HandleFrame interprets one frame a web chat client sent over the
+	// websocket the gateway holds for it. Optional, for plugins whose
+	// capabilities.websocket is set: codes.Unimplemented means the plugin has
+	// no websocket protocol.
+	HandleFrame(ctx context.Context, in *HandleFrameRequest, opts ...grpc.CallOption) (*HandleFrameResponse, error)
+	// RenderOutbound turns outbound messages, each with the sequence number
+	// the gateway gave it, into websocket frames: exactly one result per
+	// message, in request order. Optional, like HandleFrame.
+	RenderOutbound(ctx context.Context, in *RenderOutboundRequest, opts ...grpc.CallOption) (*RenderOutboundResponse, error)
 }
 
 type channelServiceClient struct {
@@ -120,6 +131,26 @@ func (c *channelServiceClient) CheckHealth(ctx context.Context, in *CheckHealthR
 	return out, nil
 }
 
+func (c *channelServiceClient) HandleFrame(ctx context.Context, in *HandleFrameRequest, opts ...grpc.CallOption) (*HandleFrameResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HandleFrameResponse)
+	err := c.cc.Invoke(ctx, ChannelService_HandleFrame_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *channelServiceClient) RenderOutbound(ctx context.Context, in *RenderOutboundRequest, opts ...grpc.CallOption) (*RenderOutboundResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RenderOutboundResponse)
+	err := c.cc.Invoke(ctx, ChannelService_RenderOutbound_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ChannelServiceServer is the server API for ChannelService service.
 // All implementations must embed UnimplementedChannelServiceServer
 // for forward compatibility.
@@ -142,6 +173,15 @@ type ChannelServiceServer interface {
 	// credentials. Optional: codes.Unimplemented means the plugin has no
 	// health check and is healthy while its process runs.
 	CheckHealth(context.Context, *CheckHealthRequest) (*CheckHealthResponse, error)
+	// HandleFrame interprets one frame a web chat client sent over the
+	// websocket the gateway holds for it. Optional, for plugins whose
+	// capabilities.websocket is set: codes.Unimplemented means the plugin has
+	// no websocket protocol.
+	HandleFrame(context.Context, *HandleFrameRequest) (*HandleFrameResponse, error)
+	// RenderOutbound turns outbound messages, each with the sequence number
+	// the gateway gave it, into websocket frames: exactly one result per
+	// message, in request order. Optional, like HandleFrame.
+	RenderOutbound(context.Context, *RenderOutboundRequest) (*RenderOutboundResponse, error)
 	mustEmbedUnimplementedChannelServiceServer()
 }
 
@@ -166,6 +206,12 @@ func (UnimplementedChannelServiceServer) Send(context.Context, *SendRequest) (*S
 }
 func (UnimplementedChannelServiceServer) CheckHealth(context.Context, *CheckHealthRequest) (*CheckHealthResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckHealth not implemented")
+}
+func (UnimplementedChannelServiceServer) HandleFrame(context.Context, *HandleFrameRequest) (*HandleFrameResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method HandleFrame not implemented")
+}
+func (UnimplementedChannelServiceServer) RenderOutbound(context.Context, *RenderOutboundRequest) (*RenderOutboundResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenderOutbound not implemented")
 }
 func (UnimplementedChannelServiceServer) mustEmbedUnimplementedChannelServiceServer() {}
 func (UnimplementedChannelServiceServer) testEmbeddedByValue()                        {}
@@ -278,6 +324,42 @@ func _ChannelService_CheckHealth_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ChannelService_HandleFrame_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HandleFrameRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChannelServiceServer).HandleFrame(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChannelService_HandleFrame_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChannelServiceServer).HandleFrame(ctx, req.(*HandleFrameRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ChannelService_RenderOutbound_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenderOutboundRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChannelServiceServer).RenderOutbound(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChannelService_RenderOutbound_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChannelServiceServer).RenderOutbound(ctx, req.(*RenderOutboundRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ChannelService_ServiceDesc is the grpc.ServiceDesc for ChannelService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -304,6 +386,14 @@ var ChannelService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckHealth",
 			Handler:    _ChannelService_CheckHealth_Handler,
+		},
+		{
+			MethodName: "HandleFrame",
+			Handler:    _ChannelService_HandleFrame_Handler,
+		},
+		{
+			MethodName: "RenderOutbound",
+			Handler:    _ChannelService_RenderOutbound_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
