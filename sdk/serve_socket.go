@@ -44,6 +44,7 @@ func (s *channelServer) HandleFrame(ctx context.Context, req *channelv1.HandleFr
 			StepId:      st.StepID,
 			Metadata:    st.Metadata,
 			StartId:     st.StartID,
+			Profile:     st.Profile,
 		}
 	}
 	if c := res.Close; c != nil {

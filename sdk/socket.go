@@ -84,6 +84,10 @@ type SessionStart struct {
 	// StartID identifies the flow start (like Event.ID), so a retried
 	// frame starts the flow once.
 	StartID string
+	// Profile is what the session's token says about the user (e.g. name,
+	// email). The gateway adds it to the session's events that carry no
+	// Profile of their own.
+	Profile map[string]string
 }
 
 // SocketClose ends a connection with a websocket close code (RFC 6455,

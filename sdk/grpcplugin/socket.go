@@ -47,6 +47,7 @@ func (c *Client) HandleFrame(ctx context.Context, f *sdk.Frame) (*sdk.FrameResul
 			StepID:      st.GetStepId(),
 			Metadata:    st.GetMetadata(),
 			StartID:     st.GetStartId(),
+			Profile:     st.GetProfile(),
 		}
 	}
 	if cl := resp.GetClose(); cl != nil {

@@ -55,7 +55,7 @@ func TestSocketCallsCrossTheWire(t *testing.T) {
 			Events: []sdk.Event{{Type: sdk.EventMessage, ID: "u1/r1", UserID: "u1", Content: message.Text("hi"),
 				Profile: map[string]string{"name": "Ann"}}},
 			Start: &sdk.SessionStart{UserID: "u1", ResumeAfter: 41, FlowID: "welcome", StepID: "menu",
-				Metadata: json.RawMessage(`{"a":1}`), StartID: "s1"},
+				Metadata: json.RawMessage(`{"a":1}`), StartID: "s1", Profile: map[string]string{"email": "a@example.com"}},
 			AckSeq: 40,
 			Close:  &sdk.SocketClose{Code: 1008, Reason: "bye"},
 		},

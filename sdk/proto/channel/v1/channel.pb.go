@@ -1838,7 +1838,10 @@ type SessionStart struct {
 	Metadata []byte `protobuf:"bytes,5,opt,name=metadata,proto3" json:"metadata,omitempty"`
 	// Event id of the flow start, unique per start, so a retried frame
 	// starts the flow once.
-	StartId       string `protobuf:"bytes,6,opt,name=start_id,json=startId,proto3" json:"start_id,omitempty"`
+	StartId string `protobuf:"bytes,6,opt,name=start_id,json=startId,proto3" json:"start_id,omitempty"`
+	// What the session's token says about the user (e.g. name, email); the
+	// gateway adds it to the session's events that carry no profile.
+	Profile       map[string]string `protobuf:"bytes,7,rep,name=profile,proto3" json:"profile,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1913,6 +1916,13 @@ func (x *SessionStart) GetStartId() string {
 		return x.StartId
 	}
 	return ""
+}
+
+func (x *SessionStart) GetProfile() map[string]string {
+	if x != nil {
+		return x.Profile
+	}
+	return nil
 }
 
 type SocketClose struct {
@@ -2323,14 +2333,18 @@ const file_channel_v1_channel_proto_rawDesc = "" +
 	"\x06events\x18\x02 \x03(\v2\x1d.switchboard.channel.v1.EventR\x06events\x12:\n" +
 	"\x05start\x18\x03 \x01(\v2$.switchboard.channel.v1.SessionStartR\x05start\x12\x17\n" +
 	"\aack_seq\x18\x04 \x01(\x03R\x06ackSeq\x129\n" +
-	"\x05close\x18\x05 \x01(\v2#.switchboard.channel.v1.SocketCloseR\x05close\"\xb3\x01\n" +
+	"\x05close\x18\x05 \x01(\v2#.switchboard.channel.v1.SocketCloseR\x05close\"\xbc\x02\n" +
 	"\fSessionStart\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12!\n" +
 	"\fresume_after\x18\x02 \x01(\x03R\vresumeAfter\x12\x17\n" +
 	"\aflow_id\x18\x03 \x01(\tR\x06flowId\x12\x17\n" +
 	"\astep_id\x18\x04 \x01(\tR\x06stepId\x12\x1a\n" +
 	"\bmetadata\x18\x05 \x01(\fR\bmetadata\x12\x19\n" +
-	"\bstart_id\x18\x06 \x01(\tR\astartId\"9\n" +
+	"\bstart_id\x18\x06 \x01(\tR\astartId\x12K\n" +
+	"\aprofile\x18\a \x03(\v21.switchboard.channel.v1.SessionStart.ProfileEntryR\aprofile\x1a:\n" +
+	"\fProfileEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"9\n" +
 	"\vSocketClose\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"a\n" +
@@ -2373,7 +2387,7 @@ func file_channel_v1_channel_proto_rawDescGZIP() []byte {
 }
 
 var file_channel_v1_channel_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_channel_v1_channel_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_channel_v1_channel_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_channel_v1_channel_proto_goTypes = []any{
 	(ErrorKind)(0),                 // 0: switchboard.channel.v1.ErrorKind
 	(*DescribeRequest)(nil),        // 1: switchboard.channel.v1.DescribeRequest
@@ -2414,20 +2428,21 @@ var file_channel_v1_channel_proto_goTypes = []any{
 	nil,                            // 36: switchboard.channel.v1.HandleHTTPResponse.HeaderEntry
 	nil,                            // 37: switchboard.channel.v1.Content.MetadataEntry
 	nil,                            // 38: switchboard.channel.v1.Event.ProfileEntry
-	(*durationpb.Duration)(nil),    // 39: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),  // 40: google.protobuf.Timestamp
+	nil,                            // 39: switchboard.channel.v1.SessionStart.ProfileEntry
+	(*durationpb.Duration)(nil),    // 40: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 41: google.protobuf.Timestamp
 }
 var file_channel_v1_channel_proto_depIdxs = []int32{
 	3,  // 0: switchboard.channel.v1.DescribeResponse.capabilities:type_name -> switchboard.channel.v1.Capabilities
 	5,  // 1: switchboard.channel.v1.DescribeResponse.rate_limits:type_name -> switchboard.channel.v1.RateLimits
-	39, // 2: switchboard.channel.v1.Rate.per:type_name -> google.protobuf.Duration
+	40, // 2: switchboard.channel.v1.Rate.per:type_name -> google.protobuf.Duration
 	4,  // 3: switchboard.channel.v1.RateLimits.global:type_name -> switchboard.channel.v1.Rate
 	4,  // 4: switchboard.channel.v1.RateLimits.per_recipient:type_name -> switchboard.channel.v1.Rate
 	33, // 5: switchboard.channel.v1.InstanceConfig.secrets:type_name -> switchboard.channel.v1.InstanceConfig.SecretsEntry
 	6,  // 6: switchboard.channel.v1.ConfigureRequest.config:type_name -> switchboard.channel.v1.InstanceConfig
 	34, // 7: switchboard.channel.v1.ConfigureResponse.field_errors:type_name -> switchboard.channel.v1.ConfigureResponse.FieldErrorsEntry
 	35, // 8: switchboard.channel.v1.HandleHTTPRequest.header:type_name -> switchboard.channel.v1.HandleHTTPRequest.HeaderEntry
-	40, // 9: switchboard.channel.v1.HandleHTTPRequest.received:type_name -> google.protobuf.Timestamp
+	41, // 9: switchboard.channel.v1.HandleHTTPRequest.received:type_name -> google.protobuf.Timestamp
 	36, // 10: switchboard.channel.v1.HandleHTTPResponse.header:type_name -> switchboard.channel.v1.HandleHTTPResponse.HeaderEntry
 	17, // 11: switchboard.channel.v1.HandleHTTPResponse.events:type_name -> switchboard.channel.v1.Event
 	12, // 12: switchboard.channel.v1.Card.buttons:type_name -> switchboard.channel.v1.Button
@@ -2438,42 +2453,43 @@ var file_channel_v1_channel_proto_depIdxs = []int32{
 	15, // 17: switchboard.channel.v1.Event.content:type_name -> switchboard.channel.v1.Content
 	38, // 18: switchboard.channel.v1.Event.profile:type_name -> switchboard.channel.v1.Event.ProfileEntry
 	16, // 19: switchboard.channel.v1.Event.status:type_name -> switchboard.channel.v1.DeliveryStatus
-	40, // 20: switchboard.channel.v1.Event.time:type_name -> google.protobuf.Timestamp
+	41, // 20: switchboard.channel.v1.Event.time:type_name -> google.protobuf.Timestamp
 	15, // 21: switchboard.channel.v1.Outbound.content:type_name -> switchboard.channel.v1.Content
 	18, // 22: switchboard.channel.v1.SendRequest.messages:type_name -> switchboard.channel.v1.Outbound
 	0,  // 23: switchboard.channel.v1.SendError.kind:type_name -> switchboard.channel.v1.ErrorKind
-	39, // 24: switchboard.channel.v1.SendError.retry_after:type_name -> google.protobuf.Duration
+	40, // 24: switchboard.channel.v1.SendError.retry_after:type_name -> google.protobuf.Duration
 	20, // 25: switchboard.channel.v1.SendResult.error:type_name -> switchboard.channel.v1.SendError
 	21, // 26: switchboard.channel.v1.SendResponse.results:type_name -> switchboard.channel.v1.SendResult
-	40, // 27: switchboard.channel.v1.HandleFrameRequest.received:type_name -> google.protobuf.Timestamp
+	41, // 27: switchboard.channel.v1.HandleFrameRequest.received:type_name -> google.protobuf.Timestamp
 	17, // 28: switchboard.channel.v1.HandleFrameResponse.events:type_name -> switchboard.channel.v1.Event
 	27, // 29: switchboard.channel.v1.HandleFrameResponse.start:type_name -> switchboard.channel.v1.SessionStart
 	28, // 30: switchboard.channel.v1.HandleFrameResponse.close:type_name -> switchboard.channel.v1.SocketClose
-	18, // 31: switchboard.channel.v1.SequencedOutbound.message:type_name -> switchboard.channel.v1.Outbound
-	29, // 32: switchboard.channel.v1.RenderOutboundRequest.messages:type_name -> switchboard.channel.v1.SequencedOutbound
-	20, // 33: switchboard.channel.v1.RenderedFrame.error:type_name -> switchboard.channel.v1.SendError
-	31, // 34: switchboard.channel.v1.RenderOutboundResponse.frames:type_name -> switchboard.channel.v1.RenderedFrame
-	9,  // 35: switchboard.channel.v1.HandleHTTPRequest.HeaderEntry.value:type_name -> switchboard.channel.v1.HeaderValues
-	9,  // 36: switchboard.channel.v1.HandleHTTPResponse.HeaderEntry.value:type_name -> switchboard.channel.v1.HeaderValues
-	1,  // 37: switchboard.channel.v1.ChannelService.Describe:input_type -> switchboard.channel.v1.DescribeRequest
-	7,  // 38: switchboard.channel.v1.ChannelService.Configure:input_type -> switchboard.channel.v1.ConfigureRequest
-	10, // 39: switchboard.channel.v1.ChannelService.HandleHTTP:input_type -> switchboard.channel.v1.HandleHTTPRequest
-	19, // 40: switchboard.channel.v1.ChannelService.Send:input_type -> switchboard.channel.v1.SendRequest
-	23, // 41: switchboard.channel.v1.ChannelService.CheckHealth:input_type -> switchboard.channel.v1.CheckHealthRequest
-	25, // 42: switchboard.channel.v1.ChannelService.HandleFrame:input_type -> switchboard.channel.v1.HandleFrameRequest
-	30, // 43: switchboard.channel.v1.ChannelService.RenderOutbound:input_type -> switchboard.channel.v1.RenderOutboundRequest
-	2,  // 44: switchboard.channel.v1.ChannelService.Describe:output_type -> switchboard.channel.v1.DescribeResponse
-	8,  // 45: switchboard.channel.v1.ChannelService.Configure:output_type -> switchboard.channel.v1.ConfigureResponse
-	11, // 46: switchboard.channel.v1.ChannelService.HandleHTTP:output_type -> switchboard.channel.v1.HandleHTTPResponse
-	22, // 47: switchboard.channel.v1.ChannelService.Send:output_type -> switchboard.channel.v1.SendResponse
-	24, // 48: switchboard.channel.v1.ChannelService.CheckHealth:output_type -> switchboard.channel.v1.CheckHealthResponse
-	26, // 49: switchboard.channel.v1.ChannelService.HandleFrame:output_type -> switchboard.channel.v1.HandleFrameResponse
-	32, // 50: switchboard.channel.v1.ChannelService.RenderOutbound:output_type -> switchboard.channel.v1.RenderOutboundResponse
-	44, // [44:51] is the sub-list for method output_type
-	37, // [37:44] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	39, // 31: switchboard.channel.v1.SessionStart.profile:type_name -> switchboard.channel.v1.SessionStart.ProfileEntry
+	18, // 32: switchboard.channel.v1.SequencedOutbound.message:type_name -> switchboard.channel.v1.Outbound
+	29, // 33: switchboard.channel.v1.RenderOutboundRequest.messages:type_name -> switchboard.channel.v1.SequencedOutbound
+	20, // 34: switchboard.channel.v1.RenderedFrame.error:type_name -> switchboard.channel.v1.SendError
+	31, // 35: switchboard.channel.v1.RenderOutboundResponse.frames:type_name -> switchboard.channel.v1.RenderedFrame
+	9,  // 36: switchboard.channel.v1.HandleHTTPRequest.HeaderEntry.value:type_name -> switchboard.channel.v1.HeaderValues
+	9,  // 37: switchboard.channel.v1.HandleHTTPResponse.HeaderEntry.value:type_name -> switchboard.channel.v1.HeaderValues
+	1,  // 38: switchboard.channel.v1.ChannelService.Describe:input_type -> switchboard.channel.v1.DescribeRequest
+	7,  // 39: switchboard.channel.v1.ChannelService.Configure:input_type -> switchboard.channel.v1.ConfigureRequest
+	10, // 40: switchboard.channel.v1.ChannelService.HandleHTTP:input_type -> switchboard.channel.v1.HandleHTTPRequest
+	19, // 41: switchboard.channel.v1.ChannelService.Send:input_type -> switchboard.channel.v1.SendRequest
+	23, // 42: switchboard.channel.v1.ChannelService.CheckHealth:input_type -> switchboard.channel.v1.CheckHealthRequest
+	25, // 43: switchboard.channel.v1.ChannelService.HandleFrame:input_type -> switchboard.channel.v1.HandleFrameRequest
+	30, // 44: switchboard.channel.v1.ChannelService.RenderOutbound:input_type -> switchboard.channel.v1.RenderOutboundRequest
+	2,  // 45: switchboard.channel.v1.ChannelService.Describe:output_type -> switchboard.channel.v1.DescribeResponse
+	8,  // 46: switchboard.channel.v1.ChannelService.Configure:output_type -> switchboard.channel.v1.ConfigureResponse
+	11, // 47: switchboard.channel.v1.ChannelService.HandleHTTP:output_type -> switchboard.channel.v1.HandleHTTPResponse
+	22, // 48: switchboard.channel.v1.ChannelService.Send:output_type -> switchboard.channel.v1.SendResponse
+	24, // 49: switchboard.channel.v1.ChannelService.CheckHealth:output_type -> switchboard.channel.v1.CheckHealthResponse
+	26, // 50: switchboard.channel.v1.ChannelService.HandleFrame:output_type -> switchboard.channel.v1.HandleFrameResponse
+	32, // 51: switchboard.channel.v1.ChannelService.RenderOutbound:output_type -> switchboard.channel.v1.RenderOutboundResponse
+	45, // [45:52] is the sub-list for method output_type
+	38, // [38:45] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_channel_v1_channel_proto_init() }
@@ -2487,7 +2503,7 @@ func file_channel_v1_channel_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_channel_v1_channel_proto_rawDesc), len(file_channel_v1_channel_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   38,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
