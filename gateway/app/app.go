@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchboard-gw/switchboard/gateway/bot"
+	"github.com/switchboard-gw/switchboard/gateway/broadcast"
 	"github.com/switchboard-gw/switchboard/gateway/config"
 	"github.com/switchboard-gw/switchboard/gateway/conversation"
 	"github.com/switchboard-gw/switchboard/gateway/delivery"
@@ -47,8 +48,10 @@ type App struct {
 	// Conversations runs conversation jobs; its Observe hook is where the
 	// broadcast APIs learn the outcome of proactive events.
 	Conversations *inbound.Handler
-	handler       http.Handler
-	watch         *channelWatch
+	// Broadcasts accepts CSML-style flow triggers.
+	Broadcasts *broadcast.Service
+	handler    http.Handler
+	watch      *channelWatch
 }
 
 // New builds a gateway from cfg; Run starts it.
@@ -77,7 +80,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		Instances:      a.instances,
 		Logger:         log,
 	})
-	a.Queue = queue.New(st, queue.Options{Logger: log})
+	a.Queue = queue.New(st, queue.Options{
+		Workers:      cfg.Queue.Workers,
+		Lease:        cfg.Queue.Lease,
+		PollInterval: cfg.Queue.PollInterval,
+		Logger:       log,
+	})
 	a.Pipeline = delivery.New(st, a.Host, delivery.Options{
 		Workers:      cfg.Delivery.Workers,
 		ClaimSize:    cfg.Delivery.ClaimSize,

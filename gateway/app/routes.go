@@ -6,5 +6,6 @@ import "github.com/switchboard-gw/switchboard/gateway/httpapi"
 // Each API wires its handlers in its own file of this package.
 func (a *App) routes() []httpapi.Route {
 	var rs []httpapi.Route
+	rs = append(rs, a.csmlRoutes()...)
 	return rs
 }

@@ -48,6 +48,7 @@ type Config struct {
 	Log       LogConfig      `yaml:"log"`
 	Plugins   PluginsConfig  `yaml:"plugins"`
 	Delivery  DeliveryConfig `yaml:"delivery"`
+	Queue     QueueConfig    `yaml:"queue"`
 	API       APIConfig      `yaml:"api"`
 	Security  Security       `yaml:"security"`
 }
@@ -87,10 +88,24 @@ type DeliveryConfig struct {
 	// MaxAttempts before a transient failure becomes final. Defaults to 10.
 	MaxAttempts int `yaml:"max_attempts"`
 	// Lease is how long a claimed delivery stays claimed before another
-	// worker may take it over (crash recovery). Defaults to 60s.
+	// worker may take it over (crash recovery); it must outlast one Send
+	// batch. Defaults to 30s.
 	Lease time.Duration `yaml:"lease"`
 	// PollInterval is how often the store is polled for due retries when
 	// nothing wakes the pipeline. Defaults to 250ms.
+	PollInterval time.Duration `yaml:"poll_interval"`
+}
+
+// QueueConfig tunes the durable job queue (conversation events, broadcast
+// fan-out).
+type QueueConfig struct {
+	// Workers is how many jobs run at once. Defaults to 16.
+	Workers int `yaml:"workers"`
+	// Lease is how long a claimed job stays claimed; when a node dies, its
+	// running jobs are taken over after it. Defaults to 30s.
+	Lease time.Duration `yaml:"lease"`
+	// PollInterval bounds how long a due job waits when nothing wakes the
+	// queue (jobs enqueued by another node or process). Defaults to 500ms.
 	PollInterval time.Duration `yaml:"poll_interval"`
 }
 
@@ -188,8 +203,11 @@ func (c *Config) applyDefaults() {
 	defInt(&c.Delivery.ClaimSize, 1000)
 	defInt(&c.Delivery.BatchSize, 100)
 	defInt(&c.Delivery.MaxAttempts, 10)
-	defDur(&c.Delivery.Lease, 60*time.Second)
+	defDur(&c.Delivery.Lease, 30*time.Second)
 	defDur(&c.Delivery.PollInterval, 250*time.Millisecond)
+	defInt(&c.Queue.Workers, 16)
+	defDur(&c.Queue.Lease, 30*time.Second)
+	defDur(&c.Queue.PollInterval, 500*time.Millisecond)
 	if c.API.KeyRateLimit == 0 {
 		c.API.KeyRateLimit = 50
 	}
@@ -223,6 +241,7 @@ func (c *Config) Validate() error {
 	for name, v := range map[string]int{
 		"delivery.workers": c.Delivery.Workers, "delivery.claim_size": c.Delivery.ClaimSize,
 		"delivery.batch_size": c.Delivery.BatchSize, "delivery.max_attempts": c.Delivery.MaxAttempts,
+		"queue.workers": c.Queue.Workers,
 	} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %d", name, v))

@@ -44,8 +44,8 @@ func (h *Handler) Run(ctx context.Context, job store.Job) error {
 	if err := json.Unmarshal(job.Payload, &ev); err != nil {
 		return queue.Permanent(fmt.Errorf("decode conversation event: %w", err))
 	}
-	out, err := h.handle(ctx, ev)
-	if err != nil && !isPermanent(err) {
+	out, err := h.Handle(ctx, ev)
+	if err != nil && !IsPermanent(err) {
 		return err // retried: the engine is idempotent per EventKey
 	}
 	if h.Observe != nil {
@@ -54,10 +54,17 @@ func (h *Handler) Run(ctx context.Context, job store.Job) error {
 	if err != nil {
 		return queue.Permanent(err)
 	}
-	if len(out.Messages) > 0 {
+	return nil
+}
+
+// Handle runs one event now (the synchronous Chat API uses it directly) and
+// wakes the delivery pipeline for the messages it produced.
+func (h *Handler) Handle(ctx context.Context, ev Event) (conversation.Output, error) {
+	out, err := h.handle(ctx, ev)
+	if err == nil && len(out.Messages) > 0 {
 		h.Delivery.Notify()
 	}
-	return nil
+	return out, err
 }
 
 func (h *Handler) handle(ctx context.Context, ev Event) (conversation.Output, error) {
@@ -120,9 +127,9 @@ func customerVars(p store.Person) map[string]any {
 	return vars
 }
 
-// isPermanent tells failures that retrying cannot fix: bad input, a bot or
+// IsPermanent tells failures that retrying cannot fix: bad input, a bot or
 // flow that does not exist or does not compile, a failing step.
-func isPermanent(err error) bool {
+func IsPermanent(err error) bool {
 	for _, target := range []error{conversation.ErrInvalidInput, conversation.ErrUnknownStep,
 		conversation.ErrStepLimit, conversation.ErrStep, bot.ErrInvalid, store.ErrNotFound} {
 		if errors.Is(err, target) {

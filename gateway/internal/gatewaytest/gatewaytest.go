@@ -153,6 +153,10 @@ func Config(t testing.TB, opts Options) *config.Config {
 	cfg.Plugins.Dir = PluginsDir(t, opts.Plugins...)
 	cfg.Plugins.HealthInterval = time.Second
 	cfg.Delivery.PollInterval = 50 * time.Millisecond
+	cfg.Queue.PollInterval = 50 * time.Millisecond
+	// Short leases: crash tests wait them out.
+	cfg.Delivery.Lease = 3 * time.Second
+	cfg.Queue.Lease = 3 * time.Second
 	if opts.Configure != nil {
 		opts.Configure(cfg)
 	}
