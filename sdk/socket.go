@@ -75,15 +75,15 @@ type SessionStart struct {
 	// ResumeAfter is the last sequence number the client has; the gateway
 	// writes every later message of the user before anything newer.
 	ResumeAfter int64
-	// FlowID, when set, starts that flow for the user (a web page's
-	// ?ref=), at StepID if set, with Metadata (a JSON object) as the flow's
-	// metadata.
+	// StartID, when set, starts a conversation for the user, once per
+	// StartID (like Event.ID): the flow FlowID (a web page's ?ref=), at
+	// StepID if set, as a flow_trigger; without FlowID, the bot's default
+	// flow unless a conversation is open (like EventConversationStart).
+	// Metadata, a JSON object, becomes the flow's metadata.
+	StartID  string
 	FlowID   string
 	StepID   string
 	Metadata json.RawMessage
-	// StartID identifies the flow start (like Event.ID), so a retried
-	// frame starts the flow once.
-	StartID string
 	// Profile is what the session's token says about the user (e.g. name,
 	// email). The gateway adds it to the session's events that carry no
 	// Profile of their own.

@@ -1831,14 +1831,14 @@ type SessionStart struct {
 	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// The gateway replays every message with a greater sequence number.
 	ResumeAfter int64 `protobuf:"varint,2,opt,name=resume_after,json=resumeAfter,proto3" json:"resume_after,omitempty"`
-	// A flow to start for the user (a page's ?ref=), at an optional step,
-	// with metadata as a JSON object.
+	// With start_id set, a conversation starts for the user, once per
+	// start_id: the flow flow_id (a page's ?ref=), at step_id if set, as a
+	// flow_trigger; without flow_id, the bot's default flow unless a
+	// conversation is open. metadata (a JSON object) is the flow's metadata.
 	FlowId   string `protobuf:"bytes,3,opt,name=flow_id,json=flowId,proto3" json:"flow_id,omitempty"`
 	StepId   string `protobuf:"bytes,4,opt,name=step_id,json=stepId,proto3" json:"step_id,omitempty"`
 	Metadata []byte `protobuf:"bytes,5,opt,name=metadata,proto3" json:"metadata,omitempty"`
-	// Event id of the flow start, unique per start, so a retried frame
-	// starts the flow once.
-	StartId string `protobuf:"bytes,6,opt,name=start_id,json=startId,proto3" json:"start_id,omitempty"`
+	StartId  string `protobuf:"bytes,6,opt,name=start_id,json=startId,proto3" json:"start_id,omitempty"`
 	// What the session's token says about the user (e.g. name, email); the
 	// gateway adds it to the session's events that carry no profile.
 	Profile       map[string]string `protobuf:"bytes,7,rep,name=profile,proto3" json:"profile,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
