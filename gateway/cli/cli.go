@@ -52,6 +52,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newApply(g),
 		newKeys(g),
 		newPlugins(g),
+		newBroadcast(g),
 		newDev(g),
 		&cobra.Command{
 			Use:   "version",

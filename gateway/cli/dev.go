@@ -47,7 +47,7 @@ channel's outbound signing secret).`,
 					http.Error(w, err.Error(), http.StatusBadRequest)
 					return
 				}
-				verdict := "unsigned check skipped"
+				verdict := "signature not checked"
 				if wh != nil {
 					if err := wh.Verify(body, r.Header); err != nil {
 						fmt.Fprintf(out, "%s %s REFUSED (%v)\n", time.Now().Format(time.TimeOnly), r.URL.Path, err)
