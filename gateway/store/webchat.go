@@ -1,0 +1,70 @@
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// ReasonPendingConnection is the reason of a web chat delivery whose message
+// is stored in the web chat outbox but not yet acknowledged by a client while
+// the user has no connection: it waits for the next one. The delivery's
+// status is sent (handed to the outbox); the client's ack makes it
+// delivered.
+const ReasonPendingConnection = "pending_connection"
+
+// WebchatMessage is one outbound web chat message: the frame the channel's
+// plugin rendered for it, under a sequence number that increases per
+// (ChannelID, UserID).
+type WebchatMessage struct {
+	ChannelID string
+	UserID    string
+	Seq       int64
+	// IdempotencyKey is the key of the delivery the message carries.
+	IdempotencyKey string
+	Frame          []byte
+	CreatedAt      time.Time
+}
+
+// WebchatAppend is a message to append. Offline says its user has no
+// connection, so its delivery waits for the next one.
+type WebchatAppend struct {
+	WebchatMessage
+	Offline bool
+}
+
+// WebchatAck says a client of UserID has every message up to Seq.
+type WebchatAck struct {
+	ChannelID string
+	UserID    string
+	Seq       int64
+}
+
+// Webchat is the web chat outbox. Messages are appended when the delivery
+// pipeline hands a web chat delivery over, replayed to every connection of
+// the user after the sequence number it has, and acknowledged by clients.
+type Webchat interface {
+	// WebchatSeqs returns the last sequence number given out to each of a
+	// channel's users (absent: none yet).
+	WebchatSeqs(ctx context.Context, channelID string, userIDs []string) (map[string]int64, error)
+	// WebchatByKeys returns the stored messages carrying these delivery
+	// idempotency keys.
+	WebchatByKeys(ctx context.Context, keys []string) ([]WebchatMessage, error)
+	// AppendWebchat stores messages and, in the same transaction, marks
+	// their pending deliveries (by idempotency key) sent, with reason
+	// ReasonPendingConnection for offline ones. It reports per message
+	// whether it was stored: one whose sequence number or idempotency key
+	// is taken already is skipped.
+	AppendWebchat(ctx context.Context, msgs []WebchatAppend, at time.Time) ([]bool, error)
+	// ListWebchat returns a user's messages after afterSeq, oldest first,
+	// at most limit.
+	ListWebchat(ctx context.Context, channelID, userID string, afterSeq int64, limit int) ([]WebchatMessage, error)
+	// AckWebchat records acknowledgements in one transaction: the
+	// deliveries of the newly acknowledged messages become delivered, and
+	// each user's acknowledged messages beyond the newest keep are deleted.
+	// An ack beyond the last sequence number given out counts up to it.
+	AckWebchat(ctx context.Context, acks []WebchatAck, keep int, at time.Time) error
+	// MarkWebchatWaiting gives the sent, unacknowledged deliveries of a
+	// user the reason ReasonPendingConnection: the user's last connection
+	// closed.
+	MarkWebchatWaiting(ctx context.Context, channelID, userID string, at time.Time) error
+}
