@@ -37,6 +37,13 @@ type SocketChannel interface {
 	RenderOutbound(ctx context.Context, batch []SequencedOutbound) ([]RenderedFrame, error)
 }
 
+// SecretSessionKey names the secret the gateway adds to the
+// InstanceConfig.Secrets of every channel of a websocket plugin: a key of at
+// least 32 bytes, derived per channel from the gateway's secret_key, for
+// signing the session tokens the plugin issues. It stays the same across
+// plugin and gateway restarts while secret_key does.
+const SecretSessionKey = "session_key"
+
 // ErrNotSupported is wrapped by the errors of optional calls a plugin does not
 // implement (it answered codes.Unimplemented).
 var ErrNotSupported = errors.New("not supported by the channel plugin")

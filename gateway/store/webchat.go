@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strconv"
 	"time"
 )
 
@@ -53,7 +54,8 @@ type Webchat interface {
 	// their pending deliveries (by idempotency key) sent, with reason
 	// ReasonPendingConnection for offline ones. It reports per message
 	// whether it was stored: one whose sequence number or idempotency key
-	// is taken already is skipped.
+	// is taken already is skipped, and so are the user's later messages in
+	// msgs, which must not overtake it.
 	AppendWebchat(ctx context.Context, msgs []WebchatAppend, at time.Time) ([]bool, error)
 	// ListWebchat returns a user's messages after afterSeq, oldest first,
 	// at most limit.
@@ -68,3 +70,7 @@ type Webchat interface {
 	// closed.
 	MarkWebchatWaiting(ctx context.Context, channelID, userID string, at time.Time) error
 }
+
+// WebchatProviderID is the provider id of a web chat delivery: "seq:" and
+// its message's sequence number, unique per (channel, user).
+func WebchatProviderID(seq int64) string { return "seq:" + strconv.FormatInt(seq, 10) }

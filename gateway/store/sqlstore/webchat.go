@@ -80,7 +80,13 @@ func (s *Store) AppendWebchat(ctx context.Context, msgs []store.WebchatAppend, a
 	}
 	stored := make([]bool, len(msgs))
 	err := s.tx(ctx, func(tx *Store) error {
+		type user struct{ channel, id string }
+		skipped := map[user]bool{}
 		for i, m := range msgs {
+			u := user{m.ChannelID, m.UserID}
+			if skipped[u] {
+				continue // never store a user's message after one that is missing
+			}
 			created := m.CreatedAt
 			if created.IsZero() {
 				created = at
@@ -94,6 +100,7 @@ func (s *Store) AppendWebchat(ctx context.Context, msgs []store.WebchatAppend, a
 				return err
 			}
 			if n == 0 {
+				skipped[u] = true
 				continue
 			}
 			stored[i] = true
@@ -114,7 +121,7 @@ func (s *Store) AppendWebchat(ctx context.Context, msgs []store.WebchatAppend, a
 			if _, err := tx.exec(ctx, `UPDATE deliveries SET status = 'sent', pending = 0, reason = ?, last_error = '',
 				provider_id = ?, attempts = attempts + 1, sent_at = COALESCE(sent_at, ?), updated_at = ?
 				WHERE idempotency_key = ? AND pending = 1`,
-				reason, webchatProviderID(m.Seq), micros(at), micros(at), m.IdempotencyKey); err != nil {
+				reason, store.WebchatProviderID(m.Seq), micros(at), micros(at), m.IdempotencyKey); err != nil {
 				return err
 			}
 		}
@@ -125,10 +132,6 @@ func (s *Store) AppendWebchat(ctx context.Context, msgs []store.WebchatAppend, a
 	}
 	return stored, nil
 }
-
-// webchatProviderID is the provider id of a web chat delivery: its sequence
-// number, unique per (channel, user).
-func webchatProviderID(seq int64) string { return fmt.Sprintf("seq:%d", seq) }
 
 // ListWebchat returns a user's messages after afterSeq.
 func (s *Store) ListWebchat(ctx context.Context, channelID, userID string, afterSeq int64, limit int) ([]store.WebchatMessage, error) {

@@ -73,7 +73,7 @@ func testWebchat(t *testing.T, s *sqlstore.Store) {
 		Reason: "x", NextAttemptAt: at.Add(time.Hour)}}))
 	for key, reason := range map[string]string{"k0": "", "k4": store.ReasonPendingConnection} {
 		d := delivery(t, s, ds, key)
-		if d.Status != store.DeliverySent || d.Reason != reason || d.ProviderID == "" || d.SentAt == nil {
+		if d.Status != store.DeliverySent || d.Reason != reason || d.ProviderID != "seq:1" || d.SentAt == nil {
 			t.Fatalf("delivery %s = %s/%q provider %q, want sent/%q", key, d.Status, d.Reason, d.ProviderID, reason)
 		}
 	}
@@ -87,12 +87,19 @@ func testWebchat(t *testing.T, s *sqlstore.Store) {
 	// A taken sequence number or key is skipped; others in the batch go in.
 	ok, err = s.AppendWebchat(ctx, []store.WebchatAppend{
 		{WebchatMessage: msg("ann", 1, "k1")}, // seq taken
-		{WebchatMessage: msg("ann", 2, "k0")}, // key taken
+		{WebchatMessage: msg("ann", 2, "k1")}, // must not overtake the skipped one
+	}, at)
+	must(err)
+	if !reflect.DeepEqual(ok, []bool{false, false}) {
+		t.Fatalf("stored = %v", ok)
+	}
+	ok, err = s.AppendWebchat(ctx, []store.WebchatAppend{
+		{WebchatMessage: msg("bob", 2, "k0")}, // key taken
 		{WebchatMessage: msg("ann", 2, "k1")},
 		{WebchatMessage: msg("ann", 5, "k2")}, // gaps are allowed
 	}, at)
 	must(err)
-	if !reflect.DeepEqual(ok, []bool{false, false, true, true}) {
+	if !reflect.DeepEqual(ok, []bool{false, true, true}) {
 		t.Fatalf("stored = %v", ok)
 	}
 	seqs, err = s.WebchatSeqs(ctx, ch.ID, []string{"ann", "bob", "cyd"})

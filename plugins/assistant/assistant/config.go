@@ -12,9 +12,8 @@ import (
 
 // Secret names in sdk.InstanceConfig.Secrets.
 const (
-	// SecretSessionKey signs session tokens. The gateway derives it per
-	// channel from its secret_key and passes it to every websocket channel.
-	SecretSessionKey = "session_key"
+	// SecretSessionKey signs session tokens (see sdk.SecretSessionKey).
+	SecretSessionKey = sdk.SecretSessionKey
 	// SecretIdentity verifies identity tokens signed by the bot developer's
 	// backend. Optional unless anonymous sessions are off.
 	SecretIdentity = "identity_secret"
