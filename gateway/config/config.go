@@ -51,6 +51,7 @@ type Config struct {
 	Queue     QueueConfig    `yaml:"queue"`
 	API       APIConfig      `yaml:"api"`
 	Security  Security       `yaml:"security"`
+	Audience  AudienceConfig `yaml:"audience"`
 }
 
 // LogConfig selects the slog handler.

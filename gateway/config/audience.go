@@ -1,0 +1,31 @@
+package config
+
+import "time"
+
+// AudienceConfig tunes group-triggered broadcasts (the Customer.io-compatible
+// App and Track APIs). Zero values take Customer.io's limits and the
+// fan-out's defaults.
+type AudienceConfig struct {
+	// TriggerInterval is the least time between two triggers of one
+	// broadcast (default 10s; negative disables the limit).
+	TriggerInterval time.Duration `yaml:"trigger_interval"`
+	// MaxOpenTriggers caps queued and running triggers per workspace
+	// (default 5; negative disables the limit).
+	MaxOpenTriggers int `yaml:"max_open_triggers"`
+	// MaxTriggerBytes caps a trigger request body (default 25 MB).
+	MaxTriggerBytes int64 `yaml:"max_trigger_bytes"`
+	// MaxDataBytes caps a trigger's data object (default 50,000).
+	MaxDataBytes int `yaml:"max_data_bytes"`
+	// MaxListItems caps ids, emails and per_user_data (default 10,000).
+	MaxListItems int `yaml:"max_list_items"`
+	// MaxFilterDepth and MaxFilterLeaves bound audience filters (default
+	// 10 levels, 1,000 conditions).
+	MaxFilterDepth  int `yaml:"max_filter_depth"`
+	MaxFilterLeaves int `yaml:"max_filter_leaves"`
+	// BatchSize is how many recipients one fan-out step handles (default
+	// 1000).
+	BatchSize int `yaml:"batch_size"`
+	// StepBudget is how long one fan-out job runs before handing over to a
+	// continuation job (default 30s; keep it well inside the queue lease).
+	StepBudget time.Duration `yaml:"step_budget"`
+}
