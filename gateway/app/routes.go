@@ -7,5 +7,6 @@ import "github.com/switchboard-gw/switchboard/gateway/httpapi"
 func (a *App) routes() []httpapi.Route {
 	var rs []httpapi.Route
 	rs = append(rs, a.csmlRoutes()...)
+	rs = append(rs, a.audienceRoutes()...)
 	return rs
 }

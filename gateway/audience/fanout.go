@@ -1,0 +1,339 @@
+package audience
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/switchboard-gw/switchboard/gateway/inbound"
+	"github.com/switchboard-gw/switchboard/gateway/netguard"
+	"github.com/switchboard-gw/switchboard/gateway/queue"
+	"github.com/switchboard-gw/switchboard/gateway/store"
+	"github.com/switchboard-gw/switchboard/gateway/template"
+)
+
+// JobKind is the job kind of trigger fan-outs.
+const JobKind = "audience_trigger"
+
+// Skip and failure reasons recorded on a trigger's deliveries.
+const (
+	ReasonNoAddress   = "no_address"   // the person has no identity on the action's channel
+	ReasonRenderError = "render_error" // the person's message did not render
+)
+
+// FanoutStore is what the fan-out needs.
+type FanoutStore interface {
+	RecipientStore
+	GetTrigger(ctx context.Context, workspaceID string, id int64) (store.Trigger, error)
+	GetChannel(ctx context.Context, id string) (store.Channel, error)
+	EnqueueDeliveries(ctx context.Context, ds []store.Delivery) (int, error)
+	EnqueueJob(ctx context.Context, j *store.Job) error
+	FailTrigger(ctx context.Context, id int64, reason string, errs []string, at time.Time) error
+	WithTx(ctx context.Context, fn func(tx store.Store) error) error
+}
+
+// Notifier wakes a worker after work was stored.
+type Notifier interface{ Notify() }
+
+// EngineOptions configure the fan-out. Zero values take the defaults.
+type EngineOptions struct {
+	// BatchSize is how many recipients one step handles (default 1000).
+	BatchSize int
+	// StepBudget is how long a job keeps starting steps before it hands
+	// over to a continuation job (default 30s); keep it well inside the
+	// queue's lease.
+	StepBudget time.Duration
+	// MaxLineBytes caps a data file line (default 2 MB).
+	MaxLineBytes int
+	// FetchAttempts is how often a data file that cannot be fetched
+	// (network errors, 5xx) is tried before the trigger fails (default 3).
+	FetchAttempts int
+	// Net guards data file fetches.
+	Net netguard.Options
+	// Deliveries is woken after deliveries are written; Jobs after jobs
+	// are enqueued.
+	Deliveries Notifier
+	Jobs       Notifier
+	Templates  *template.Engine
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+func (o *EngineOptions) defaults() {
+	if o.BatchSize <= 0 {
+		o.BatchSize = 1000
+	}
+	if o.StepBudget <= 0 {
+		o.StepBudget = 30 * time.Second
+	}
+	if o.MaxLineBytes <= 0 {
+		o.MaxLineBytes = 2 << 20
+	}
+	if o.FetchAttempts <= 0 {
+		o.FetchAttempts = 3
+	}
+	if o.Templates == nil {
+		o.Templates = template.New(template.Options{})
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Engine fans triggers out.
+type Engine struct {
+	store  FanoutStore
+	opts   EngineOptions
+	client *http.Client
+	log    *slog.Logger
+}
+
+// NewEngine returns an Engine; register Run as the queue handler of
+// JobKind.
+func NewEngine(st FanoutStore, o EngineOptions) *Engine {
+	o.defaults()
+	// Data files may be large: no overall timeout, the job's context and
+	// the step budget bound the work instead.
+	client := o.Net.Client(0, nil)
+	return &Engine{store: st, opts: o, client: client, log: o.Logger.With("component", "audience")}
+}
+
+type jobPayload struct {
+	WorkspaceID string `json:"workspace_id"`
+	TriggerID   int64  `json:"trigger_id"`
+}
+
+// Enqueue stores the job that fans t out, inside tx. The key serializes a
+// trigger's jobs, so a continuation never runs beside the job that
+// enqueued it.
+func Enqueue(ctx context.Context, tx store.Jobs, t store.Trigger) error {
+	payload, err := json.Marshal(jobPayload{WorkspaceID: t.WorkspaceID, TriggerID: t.ID})
+	if err != nil {
+		return err
+	}
+	return tx.EnqueueJob(ctx, &store.Job{Kind: JobKind, Key: fmt.Sprintf("%s:%d", JobKind, t.ID), Payload: payload})
+}
+
+// Run is the queue handler of JobKind: it runs steps from the trigger's
+// cursor until the fan-out ends or the budget is spent, then enqueues its
+// continuation.
+func (e *Engine) Run(ctx context.Context, job store.Job) error {
+	var p jobPayload
+	if err := json.Unmarshal(job.Payload, &p); err != nil {
+		return queue.Permanent(fmt.Errorf("decode trigger job: %w", err))
+	}
+	t, err := e.store.GetTrigger(ctx, p.WorkspaceID, p.TriggerID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // the broadcast was deleted with its triggers
+	}
+	if err != nil {
+		return err
+	}
+	if t.State != store.TriggerQueued && t.State != store.TriggerRunning {
+		return nil // a duplicate of a job that finished the trigger
+	}
+	log := e.log.With("trigger_id", t.ID, "broadcast_id", t.BroadcastID)
+	var req TriggerRequest
+	if err := json.Unmarshal(t.Request, &req); err != nil {
+		return e.fail(ctx, t, "the stored request does not decode", err)
+	}
+	pl, err := e.plan(ctx, t)
+	if err != nil {
+		return e.fail(ctx, t, "the broadcast cannot be sent", err)
+	}
+	src, err := e.source(ctx, t.WorkspaceID, &req, pl, t.Cursor)
+	if err != nil {
+		var fe *fetchError
+		if errors.As(err, &fe) && (fe.permanent || job.Attempts >= e.opts.FetchAttempts) {
+			return e.fail(ctx, t, fe.msg, nil)
+		}
+		return err
+	}
+	defer src.close()
+	deadline := e.opts.Now().Add(e.opts.StepBudget)
+	steps := t.Steps
+	for {
+		b, err := src.next(ctx)
+		if err != nil {
+			var fe *fetchError
+			if errors.As(err, &fe) && job.Attempts >= e.opts.FetchAttempts {
+				return e.fail(ctx, t, fe.msg, nil)
+			}
+			return err
+		}
+		out := pl.render(ctx, e.opts.Templates, &req, b.items)
+		err = e.commit(ctx, t, steps, b, out)
+		if errors.Is(err, store.ErrConflict) {
+			log.Warn("another worker advanced the trigger; stopping")
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		steps++
+		if b.done {
+			log.Info("trigger fanned out", "steps", steps)
+			return nil
+		}
+		if e.opts.Now().After(deadline) {
+			err := e.store.WithTx(ctx, func(tx store.Store) error { return Enqueue(ctx, tx, t) })
+			if err != nil {
+				return err
+			}
+			e.notify(e.opts.Jobs)
+			return nil
+		}
+	}
+}
+
+// commit writes one step: the deliveries first (idempotent by key, so a
+// step re-run after a crash skips the ones it wrote), then in one
+// transaction the flow events, the attribute updates and the cursor.
+func (e *Engine) commit(ctx context.Context, t store.Trigger, steps int64, b batch, out output) error {
+	if len(out.deliveries) > 0 {
+		if _, err := e.store.EnqueueDeliveries(ctx, out.deliveries); err != nil {
+			return err
+		}
+		e.notify(e.opts.Deliveries)
+	}
+	err := e.store.WithTx(ctx, func(tx store.Store) error {
+		for _, ev := range out.flows {
+			if err := inbound.Enqueue(ctx, tx, ev); err != nil {
+				return err
+			}
+		}
+		for _, p := range out.updates {
+			if _, err := tx.UpsertPerson(ctx, p); err != nil {
+				return err
+			}
+		}
+		return tx.AdvanceTrigger(ctx, store.TriggerStep{TriggerID: t.ID, Steps: steps, Cursor: b.cursor,
+			Matched: int64(len(b.items)), Flows: int64(len(out.flows)), Errors: append(b.errs, out.errs...),
+			Done: b.done, At: e.opts.Now()})
+	})
+	if err != nil {
+		return err
+	}
+	if len(out.flows) > 0 {
+		e.notify(e.opts.Jobs)
+	}
+	return nil
+}
+
+func (e *Engine) notify(n Notifier) {
+	if n != nil {
+		n.Notify()
+	}
+}
+
+// fail ends the trigger as failed with reason; the job itself succeeds
+// (there is nothing to retry).
+func (e *Engine) fail(ctx context.Context, t store.Trigger, reason string, cause error) error {
+	line := reason
+	if cause != nil {
+		line += ": " + cause.Error()
+	}
+	e.log.Error("trigger failed", "trigger_id", t.ID, "reason", line)
+	if err := e.store.FailTrigger(ctx, t.ID, reason, []string{line}, e.opts.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// source opens the trigger's recipient source at cursor.
+func (e *Engine) source(ctx context.Context, ws string, req *TriggerRequest, pl *plan, cursor string) (source, error) {
+	res := resolver{st: e.store, ws: ws, channels: pl.channels, req: req}
+	switch {
+	case req.DataFileURL != "":
+		return openFileSource(ctx, e.client, res, req.DataFileURL, cursor, e.opts.BatchSize, e.opts.MaxLineBytes)
+	case len(req.IDs) > 0 || len(req.Emails) > 0 || len(req.PerUserData) > 0:
+		return newListSource(res, req, cursor, e.opts.BatchSize)
+	}
+	filter := req.Recipients
+	if filter == nil {
+		filter = pl.broadcast.Recipients
+	}
+	if filter == nil {
+		return nil, fmt.Errorf("no recipients: the trigger names none and the broadcast has no default recipients")
+	}
+	return &filterSource{st: e.store, q: store.RecipientQuery{WorkspaceID: ws, Filter: filter, After: cursor,
+		Limit: e.opts.BatchSize, Channels: pl.channels}}, nil
+}
+
+// isRefusal tells a netguard refusal, which retrying cannot fix.
+func isRefusal(err error) bool { return errors.Is(err, netguard.ErrForbidden) }
+
+// DryRun is what a trigger would do, counted without sending.
+type DryRun struct {
+	// Matched counts recipients resolved.
+	Matched int64 `json:"matched"`
+	// Channels counts, per channel id, the recipients with an address
+	// there.
+	Channels map[string]int64 `json:"channels"`
+	// Skipped counts, per reason, the deliveries that would be skipped or
+	// fail.
+	Skipped map[string]int64 `json:"skipped"`
+	// Missing counts unknown recipients ignored as asked.
+	Missing int64 `json:"missing"`
+	// Errors are the first error lines; ErrorCount counts them all.
+	Errors     []string `json:"errors"`
+	ErrorCount int64    `json:"error_count"`
+}
+
+const dryRunErrorLines = 100
+
+// DryRun resolves and renders the whole audience of a trigger of b,
+// batch by batch like a real fan-out, and counts.
+func (e *Engine) DryRun(ctx context.Context, b store.Broadcast, req *TriggerRequest) (*DryRun, error) {
+	pl, err := e.planFor(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	src, err := e.source(ctx, b.WorkspaceID, req, pl, "")
+	if err != nil {
+		return nil, err
+	}
+	defer src.close()
+	dr := &DryRun{Channels: map[string]int64{}, Skipped: map[string]int64{}, Errors: []string{}}
+	for {
+		bt, err := src.next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := pl.render(ctx, e.opts.Templates, req, bt.items)
+		dr.Matched += int64(len(bt.items))
+		dr.Missing += int64(bt.missing)
+		for _, it := range bt.items {
+			for i, ch := range pl.channels {
+				if it.Addresses[i] != "" {
+					dr.Channels[ch]++
+				}
+			}
+		}
+		for _, d := range out.deliveries {
+			if d.Status != store.DeliveryQueued {
+				dr.Skipped[d.Reason]++
+			}
+		}
+		for _, line := range append(bt.errs, out.errs...) {
+			dr.ErrorCount++
+			if len(dr.Errors) < dryRunErrorLines {
+				dr.Errors = append(dr.Errors, line)
+			}
+		}
+		if bt.done {
+			return dr, nil
+		}
+	}
+}
+
+// sourceID is a trigger's deliveries' source id.
+func sourceID(id int64) string { return strconv.FormatInt(id, 10) }

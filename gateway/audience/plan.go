@@ -1,0 +1,186 @@
+package audience
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/switchboard-gw/switchboard/gateway/inbound"
+	"github.com/switchboard-gw/switchboard/gateway/store"
+	"github.com/switchboard-gw/switchboard/gateway/template"
+	"github.com/switchboard-gw/switchboard/sdk/message"
+)
+
+// plan is a broadcast ready to render: its actions' templates parsed once
+// per job and the channels whose addresses each recipient needs.
+type plan struct {
+	triggerID int64
+	broadcast store.Broadcast
+	channels  []string
+	actions   []planAction
+	now       func() time.Time
+}
+
+type planAction struct {
+	store.BroadcastAction
+	index   int
+	channel int    // index in plan.channels (message and flow)
+	botID   string // flow
+	fields  []*template.Template
+	attrs   map[string]*template.Template // string attributes; others are set as they are
+}
+
+// plan prepares a trigger's broadcast as it was when triggered.
+func (e *Engine) plan(ctx context.Context, t store.Trigger) (*plan, error) {
+	p, err := e.planFor(ctx, t.Broadcast)
+	if err != nil {
+		return nil, err
+	}
+	p.triggerID = t.ID
+	return p, nil
+}
+
+func (e *Engine) planFor(ctx context.Context, b store.Broadcast) (*plan, error) {
+	p := &plan{broadcast: b, now: e.opts.Now}
+	chIndex := map[string]int{}
+	for i, a := range b.Actions {
+		pa := planAction{BroadcastAction: a, index: i, channel: -1}
+		if a.Type == store.ActionMessage || a.Type == store.ActionFlow {
+			ch, err := e.store.GetChannel(ctx, a.Channel)
+			if err != nil {
+				return nil, fmt.Errorf("action %d: channel %s: %w", i, a.Channel, err)
+			}
+			idx, ok := chIndex[ch.ID]
+			if !ok {
+				idx = len(p.channels)
+				chIndex[ch.ID] = idx
+				p.channels = append(p.channels, ch.ID)
+			}
+			pa.channel, pa.botID = idx, ch.BotID
+		}
+		if a.Message != nil {
+			c := cloneContent(*a.Message)
+			for _, f := range contentFields(&c) {
+				tpl, err := e.opts.Templates.Parse(*f.value)
+				if err != nil {
+					return nil, fmt.Errorf("action %d: message%s: %w", i, f.pointer, err)
+				}
+				pa.fields = append(pa.fields, tpl)
+			}
+		}
+		for name, v := range a.Attributes {
+			if s, ok := v.(string); ok {
+				tpl, err := e.opts.Templates.Parse(s)
+				if err != nil {
+					return nil, fmt.Errorf("action %d: attribute %s: %w", i, name, err)
+				}
+				if pa.attrs == nil {
+					pa.attrs = map[string]*template.Template{}
+				}
+				pa.attrs[name] = tpl
+			}
+		}
+		p.actions = append(p.actions, pa)
+	}
+	return p, nil
+}
+
+// output is what one batch produces.
+type output struct {
+	deliveries []store.Delivery
+	flows      []inbound.Event
+	updates    []store.Person
+	errs       []string
+}
+
+// render performs every action for every recipient of a batch. A person
+// whose template fails gets a failed delivery with the reason and an error
+// line; the others go on.
+func (p *plan) render(ctx context.Context, tpl *template.Engine, req *TriggerRequest, items []recipient) output {
+	var out output
+	src := sourceID(p.triggerID)
+	now := p.now()
+	for _, it := range items {
+		person := it.Person
+		vars := &template.Vars{Customer: customerVars(person), Trigger: triggerData(req.Data, it.data)}
+		for _, a := range p.actions {
+			key := store.TriggerDeliveryKey(p.triggerID, a.index, person.ID)
+			base := store.Delivery{WorkspaceID: person.WorkspaceID, PersonID: person.ID, IdempotencyKey: key,
+				SourceKind: "trigger", SourceID: src}
+			if a.channel >= 0 {
+				base.ChannelID = p.channels[a.channel]
+				base.Recipient = it.Addresses[a.channel]
+				if base.Recipient == "" {
+					base.Status, base.Reason = store.DeliverySkipped, ReasonNoAddress
+					out.deliveries = append(out.deliveries, base)
+					continue
+				}
+			}
+			switch a.Type {
+			case store.ActionMessage:
+				c, err := renderContent(ctx, *a.Message, a.fields, vars)
+				if err != nil {
+					base.Status, base.Reason, base.LastError = store.DeliveryFailed, ReasonRenderError, err.Error()
+					out.errs = append(out.errs, fmt.Sprintf("person %s: action %d: %v", person.ID, a.index, err))
+				} else {
+					base.Content, base.Status = c, store.DeliveryQueued
+				}
+				out.deliveries = append(out.deliveries, base)
+			case store.ActionFlow:
+				out.flows = append(out.flows, inbound.Event{Kind: inbound.KindFlowTrigger, WorkspaceID: person.WorkspaceID,
+					BotID: a.botID, ChannelID: base.ChannelID, UserID: base.Recipient, EventKey: key,
+					FlowID: a.Flow, StepID: a.Step, CloseFlows: a.CloseFlows, Metadata: vars.Trigger,
+					SourceKind: "trigger", SourceID: src, Received: now})
+			case store.ActionAttributes:
+				attrs := make(map[string]any, len(a.Attributes))
+				var failed error
+				for name, v := range a.Attributes {
+					if t, ok := a.attrs[name]; ok {
+						s, err := t.Render(ctx, vars)
+						if err != nil {
+							failed = fmt.Errorf("attribute %s: %w", name, err)
+							break
+						}
+						v = s
+					}
+					attrs[name] = v
+				}
+				if failed != nil {
+					out.errs = append(out.errs, fmt.Sprintf("person %s: action %d: %v", person.ID, a.index, failed))
+					continue
+				}
+				out.updates = append(out.updates, store.Person{WorkspaceID: person.WorkspaceID, ID: person.ID, Attributes: attrs})
+			}
+		}
+	}
+	return out
+}
+
+// renderContent renders a message's templated strings for one person and
+// checks the result can be sent.
+func renderContent(ctx context.Context, src message.Content, fields []*template.Template, vars *template.Vars) (message.Content, error) {
+	c := cloneContent(src)
+	for i, f := range contentFields(&c) {
+		s, err := fields[i].Render(ctx, vars)
+		if err != nil {
+			return message.Content{}, fmt.Errorf("message%s: %w", f.pointer, err)
+		}
+		*f.value = s
+	}
+	if err := c.Validate(); err != nil {
+		return message.Content{}, err
+	}
+	return c, nil
+}
+
+// customerVars is what templates see as customer.*: the attributes, plus
+// id and email.
+func customerVars(p store.Person) map[string]any {
+	vars := make(map[string]any, len(p.Attributes)+2)
+	for k, v := range p.Attributes {
+		vars[k] = v
+	}
+	vars["id"] = p.ID
+	vars["email"] = p.Email
+	return vars
+}
