@@ -200,15 +200,16 @@ func (s *Store) CompleteDeliveries(ctx context.Context, rs []store.DeliveryResul
 		}
 	}
 	now := s.now()
-	args := make([]any, 0, min(len(rs), batchRows)*completeNCols)
-	if len(rs) >= batchRows {
-		if err := s.warm(ctx, completeQuery(batchRows)); err != nil {
+	size := s.d.updateBatchRows()
+	args := make([]any, 0, min(len(rs), size)*completeNCols)
+	if len(rs) >= size {
+		if err := s.warm(ctx, completeQuery(size)); err != nil {
 			return fmt.Errorf("complete deliveries: %w", err)
 		}
 	}
 	err := s.tx(ctx, func(tx *Store) error {
-		for start := 0; start < len(rs); start += batchRows {
-			chunk := rs[start:min(start+batchRows, len(rs))]
+		for start := 0; start < len(rs); start += size {
+			chunk := rs[start:min(start+size, len(rs))]
 			args = args[:0]
 			for _, r := range chunk {
 				at := r.At
@@ -222,7 +223,7 @@ func (s *Store) CompleteDeliveries(ctx context.Context, rs []store.DeliveryResul
 				args = append(args, r.ID, string(r.Status), r.ProviderID, r.Reason, r.LastError,
 					micros(r.NextAttemptAt), counted, micros(at))
 			}
-			err := tx.execBatch(ctx, len(chunk) == batchRows, completeQuery(len(chunk)), args...)
+			err := tx.execBatch(ctx, len(chunk) == size, completeQuery(len(chunk)), args...)
 			if err != nil {
 				return err
 			}
