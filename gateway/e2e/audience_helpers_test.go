@@ -50,11 +50,12 @@ type cio struct {
 	app      string // App API key
 	track    string // Track API key
 	wsID     string
+	store    store.Tenancy
 	lastResp *http.Response
 }
 
 func newCIO(t testing.TB, g *gatewaytest.Gateway, ws string) *cio {
-	return &cio{t: t, url: g.URL, wsID: ws,
+	return &cio{t: t, url: g.URL, wsID: ws, store: g.Store,
 		app:   gatewaytest.NewKey(t, g.Store, ws, store.ScopeApp, ""),
 		track: gatewaytest.NewKey(t, g.Store, ws, store.ScopeTrack, "")}
 }
