@@ -32,9 +32,11 @@ func Logger() hclog.Logger { return logger }
 type ServeOption func(*serveOptions)
 
 type serveOptions struct {
-	debug          *plugin.ServeTestConfig
-	parentInterval time.Duration
+	debug *plugin.ServeTestConfig
 }
+
+// parentPoll is how often the watchdog checks for a dead gateway.
+const parentPoll = time.Second
 
 // WithDebug serves in-process for tests and debuggers instead of talking to
 // a gateway that launched the process: Serve sends the connection details on
@@ -57,12 +59,12 @@ func WithDebug(ctx context.Context, reattach chan<- *plugin.ReattachConfig, clos
 // gateway dies without stopping the plugin (kill -9), Serve notices that the
 // parent process changed and exits, so no orphan is left behind.
 func Serve(ch Channel, opts ...ServeOption) {
-	o := serveOptions{parentInterval: time.Second}
+	var o serveOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if o.debug == nil {
-		go watchParent(os.Getppid, o.parentInterval, func() {
+		go watchParent(os.Getppid(), os.Getppid, parentPoll, func() {
 			logger.Error("gateway process is gone; exiting")
 			os.Exit(1)
 		})
@@ -85,12 +87,12 @@ func Serve(ch Channel, opts ...ServeOption) {
 	})
 }
 
-// watchParent calls gone once getppid stops returning the parent the process
-// started with: the gateway died and the process was re-parented (to init
-// or a subreaper). The gateway also sets Pdeathsig, but that is Linux-only
-// and tied to the thread that forked, so this poll is the portable backstop.
-func watchParent(getppid func() int, every time.Duration, gone func()) {
-	parent := getppid()
+// watchParent calls gone once getppid stops returning parent, the process's
+// parent at start: the gateway died and the process was re-parented (to
+// init or a subreaper). The gateway also sets Pdeathsig, but that is
+// Linux-only and tied to the thread that forked, so this poll is the
+// portable backstop.
+func watchParent(parent int, getppid func() int, every time.Duration, gone func()) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for range t.C {

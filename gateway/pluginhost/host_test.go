@@ -432,6 +432,32 @@ func TestMisbehavingPluginsAreIsolated(t *testing.T) {
 	}
 }
 
+func TestHealthChecks(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, map[string]string{"good": misbehaveBin}, func(c *pluginhost.Config) {
+		c.Instances = func(context.Context, string) ([]sdk.InstanceConfig, error) {
+			return []sdk.InstanceConfig{{ChannelID: "fine"}, {ChannelID: "sick"}}, nil
+		}
+	})
+	e.start(t)
+	waitFor(t, "a health check to mark the sick instance", func() bool {
+		for _, is := range e.status(t, "good").Instances {
+			if is.ChannelID == "sick" && !is.Healthy {
+				return true
+			}
+		}
+		return false
+	})
+	st := e.status(t, "good")
+	want := []pluginhost.InstanceStatus{{ChannelID: "fine", Healthy: true}, {ChannelID: "sick", Reason: "token revoked"}}
+	if fmt.Sprint(st.Instances) != fmt.Sprint(want) {
+		t.Errorf("instances = %+v, want %+v", st.Instances, want)
+	}
+	if st.State != pluginhost.StateRunning {
+		t.Errorf("an unhealthy instance changed the plugin's state: %+v", st)
+	}
+}
+
 func TestStopEndsProcesses(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, map[string]string{"webhook": webhookBin, "good": misbehaveBin}, nil)

@@ -2,7 +2,7 @@
 // name it is installed under (its executable's base name, which is also the
 // name it describes itself with):
 //
-//	good       behaves
+//	good       behaves (its instance "sick" fails health checks)
 //	stdout     writes to stdout on every Send (after the handshake)
 //	early      writes to stdout before the handshake
 //	panic      panics inside Send; HandleHTTP panics in a goroutine (crash)
@@ -27,6 +27,14 @@ func (c channel) Describe(context.Context) (sdk.Description, error) {
 }
 
 func (c channel) Configure(context.Context, sdk.InstanceConfig) error { return nil }
+
+// CheckHealth reports the instance named "sick" as unhealthy.
+func (c channel) CheckHealth(_ context.Context, channelID string) (sdk.Health, error) {
+	if channelID == "sick" {
+		return sdk.Health{Reason: "token revoked"}, nil
+	}
+	return sdk.Health{OK: true}, nil
+}
 
 func (c channel) HandleHTTP(context.Context, *sdk.HTTPRequest) (*sdk.HTTPResponse, error) {
 	if c.mode == "panic" {
