@@ -65,7 +65,7 @@ type sink struct {
 	fail atomic.Bool
 }
 
-func newSink(t *testing.T) *sink {
+func newSink(t testing.TB) *sink {
 	s := &sink{}
 	wh, err := standardwebhooks.NewWebhook(secret)
 	if err != nil {
@@ -127,7 +127,7 @@ type env struct {
 
 // newEnv installs plugins (name → binary) and returns a host for them whose
 // webhook instance "wh-1" posts to a verifying sink. Call start.
-func newEnv(t *testing.T, plugins map[string]string, tweak func(*pluginhost.Config)) *env {
+func newEnv(t testing.TB, plugins map[string]string, tweak func(*pluginhost.Config)) *env {
 	e := &env{dir: t.TempDir(), logs: &logBuffer{}, sink: newSink(t)}
 	for name, bin := range plugins {
 		plugintest.Install(t, e.dir, name, bin)
@@ -157,7 +157,7 @@ func newEnv(t *testing.T, plugins map[string]string, tweak func(*pluginhost.Conf
 	return e
 }
 
-func (e *env) start(t *testing.T) {
+func (e *env) start(t testing.TB) {
 	t.Helper()
 	if err := e.host.Start(t.Context()); err != nil {
 		t.Fatal(err)
@@ -172,7 +172,7 @@ func (e *env) start(t *testing.T) {
 	})
 }
 
-func (e *env) status(t *testing.T, name string) pluginhost.PluginStatus {
+func (e *env) status(t testing.TB, name string) pluginhost.PluginStatus {
 	t.Helper()
 	for _, st := range e.host.Status() {
 		if st.Name == name {
