@@ -1,5 +1,8 @@
 # Switchboard. `make help` lists the targets.
 
+SHELL       := bash
+.SHELLFLAGS := -eu -o pipefail -c
+
 GO        ?= go
 BIN       := bin
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -33,9 +36,13 @@ plugins: ## Build each plugin with its plugin.json manifest (name, version, prot
 run: build ## Build, then start the gateway on 127.0.0.1:8080 with SQLite under ./data/.
 	$(BIN)/switchboard serve --config configs/gateway.yaml
 
+STORE_PKG := ./gateway/store/sqlstore
+
 .PHONY: test
-test: build ## Run every test (PostgreSQL store tests need SWITCHBOARD_TEST_POSTGRES_URL).
-	$(GO) test $(TEST_FLAGS) ./...
+test: build ## Run every test; the store suite runs on SQLite and on PostgreSQL ($$SWITCHBOARD_TEST_POSTGRES_URL).
+	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -vx 'github.com/switchboard-gw/switchboard/gateway/store/sqlstore')
+	@echo "store conformance suite (SQLite and PostgreSQL):"
+	$(GO) test $(TEST_FLAGS) -v $(STORE_PKG) | grep -E '^(--- [A-Z]+: Test[A-Za-z]+ |ok|FAIL|PASS$$)'
 	scripts/test-node.sh
 
 .PHONY: bench
