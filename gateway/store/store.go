@@ -234,7 +234,7 @@ type Conversations interface {
 
 	AppendMessages(ctx context.Context, msgs []Message) error
 	// ListMessages returns a conversation's messages oldest first, after the
-	// message id afterID (0 = from the start), at most limit.
+	// message id afterID (0 = from the start), at most limit (≤ 0 = 100).
 	ListMessages(ctx context.Context, conversationID string, afterID int64, limit int) ([]Message, error)
 }
 
@@ -314,8 +314,9 @@ type Deliveries interface {
 	// inserted rows and returns how many were inserted.
 	EnqueueDeliveries(ctx context.Context, ds []Delivery) (int, error)
 	// ClaimDeliveries marks up to Limit pending deliveries (queued or
-	// retrying, due by Now, or sending with an expired lease) as sending
-	// and returns them, oldest first. A delivery is not claimed while an
+	// retrying, due by Now, or sending with an expired lease) as sending,
+	// earliest due first, and returns them in id order; while claimed, a
+	// delivery's NextAttemptAt is its lease deadline. A delivery is not claimed while an
 	// older pending or sending delivery exists for the same (ChannelID,
 	// Recipient): messages to one person go out in order.
 	ClaimDeliveries(ctx context.Context, o ClaimOptions) ([]Delivery, error)
@@ -334,8 +335,8 @@ type Job struct {
 	// time, in id order (e.g. one conversation's events).
 	Key       string
 	Payload   json.RawMessage
-	Attempts  int
-	RunAt     time.Time
+	Attempts  int       // runs started, this one included
+	RunAt     time.Time // when due; for a claimed job, its lease deadline
 	LastError string
 	CreatedAt time.Time
 }
