@@ -483,3 +483,19 @@ func TestStopEndsProcesses(t *testing.T) {
 		t.Errorf("Channel after Stop = %v, want ErrPluginDown", err)
 	}
 }
+
+// A relative plugins directory (as in configs) works: the executable that is
+// checksummed is the one that runs.
+func TestRelativePluginsDir(t *testing.T) {
+	dir := t.TempDir()
+	plugintest.Install(t, dir, "good", misbehaveBin)
+	t.Chdir(dir)
+	h := pluginhost.New(pluginhost.Config{Dir: ".", Logger: slog.New(slog.DiscardHandler)})
+	if err := h.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Stop(context.Background())
+	if st := h.Status(); len(st) != 1 || st[0].State != pluginhost.StateRunning {
+		t.Errorf("status = %+v, want good running", st)
+	}
+}

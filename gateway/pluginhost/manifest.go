@@ -54,6 +54,13 @@ func (d discovered) executable() string { return filepath.Join(d.dir, d.manifest
 // skipped) is one plugin; plugins with problems are returned with err set,
 // so the host can report them instead of silently ignoring them.
 func discover(dir string) ([]discovered, error) {
+	// Absolute, because the executable is both checksummed (relative to the
+	// gateway's working directory) and exec'd from inside its own directory:
+	// a relative path would name two different files.
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("plugins dir: %w", err)
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read plugins dir: %w", err)
