@@ -32,6 +32,7 @@ import (
 	"github.com/switchboard-gw/switchboard/gateway/queue"
 	"github.com/switchboard-gw/switchboard/gateway/store"
 	"github.com/switchboard-gw/switchboard/gateway/store/sqlstore"
+	"github.com/switchboard-gw/switchboard/gateway/webchat"
 	"github.com/switchboard-gw/switchboard/sdk"
 )
 
@@ -50,8 +51,10 @@ type App struct {
 	Conversations *inbound.Handler
 	// Broadcasts accepts CSML-style flow triggers.
 	Broadcasts *broadcast.Service
-	handler    http.Handler
-	watch      *channelWatch
+	// Webchat holds the web chat websockets and their outbox.
+	Webchat *webchat.Service
+	handler http.Handler
+	watch   *channelWatch
 }
 
 // New builds a gateway from cfg; Run starts it.
@@ -86,7 +89,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		PollInterval: cfg.Queue.PollInterval,
 		Logger:       log,
 	})
-	a.Pipeline = delivery.New(st, a.Host, delivery.Options{
+	if a.Webchat, err = a.newWebchat(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.Pipeline = delivery.New(st, a.Webchat.Plugins(a.Host), delivery.Options{
 		Workers:      cfg.Delivery.Workers,
 		ClaimSize:    cfg.Delivery.ClaimSize,
 		BatchSize:    cfg.Delivery.BatchSize,
@@ -156,7 +163,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context) error{a.Queue.Run, a.Pipeline.Run, a.watch.run, a.sweep} {
+	for _, run := range []func(context.Context) error{a.Queue.Run, a.Pipeline.Run, a.watch.run, a.sweep, a.Webchat.Run} {
 		wg.Go(func() {
 			if err := run(workCtx); err != nil {
 				a.log.Error("worker stopped", "err", err)
@@ -214,7 +221,7 @@ func (a *App) instanceConfig(ctx context.Context, ch store.Channel) (sdk.Instanc
 		ChannelID:  ch.ID,
 		WebhookURL: a.cfg.PublicURL + "/channels/" + ch.ID + "/webhook",
 		Config:     ch.Config,
-		Secrets:    secrets,
+		Secrets:    a.Webchat.InstanceSecrets(ch, secrets),
 	}, nil
 }
 

@@ -8,5 +8,6 @@ func (a *App) routes() []httpapi.Route {
 	var rs []httpapi.Route
 	rs = append(rs, a.csmlRoutes()...)
 	rs = append(rs, a.audienceRoutes()...)
+	rs = append(rs, a.Webchat.Routes()...)
 	return rs
 }

@@ -93,6 +93,12 @@ func summarize(ds []store.Delivery) (Status, string, *time.Time) {
 				pending = d
 			}
 		case store.DeliverySent, store.DeliveryDelivered, store.DeliverySkipped:
+			if d.Status == store.DeliverySent && d.Reason == store.ReasonPendingConnection {
+				// Web chat: in the outbox, the user offline until the next
+				// connection; the client's ack makes it delivered.
+				waiting = d
+				continue
+			}
 			if at := d.SentAt; at != nil && (last == nil || at.After(*last)) {
 				last = at
 			}

@@ -1,0 +1,22 @@
+package app
+
+import (
+	"github.com/switchboard-gw/switchboard/gateway/inbound"
+	"github.com/switchboard-gw/switchboard/gateway/webchat"
+)
+
+// newWebchat builds the web chat service: it holds the websockets of
+// websocket channels (the Assistant), feeds their frames to the plugin, and
+// is the outbox the delivery pipeline sends those channels' messages to
+// (a.Webchat.Plugins wraps the plugin host for the pipeline). Session
+// tokens are signed with keys derived from the gateway's secret_key.
+func (a *App) newWebchat() (*webchat.Service, error) {
+	return webchat.New(webchat.Options{
+		Store:     a.Store,
+		Plugins:   a.Host,
+		Events:    &inbound.Sink{Store: a.Store, Queue: a.Queue},
+		Queue:     a.Queue,
+		SecretKey: a.cfg.SecretKey,
+		Logger:    a.log,
+	})
+}

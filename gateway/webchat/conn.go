@@ -1,0 +1,479 @@
+package webchat
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/switchboard-gw/switchboard/gateway/pluginhost"
+	"github.com/switchboard-gw/switchboard/gateway/store"
+	"github.com/switchboard-gw/switchboard/sdk"
+)
+
+// Timing constants that need no tuning.
+const (
+	// drainWait is how long a closing connection waits for the client's
+	// close frame, reading and discarding, so the client gets ours rather
+	// than a TCP reset.
+	drainWait = time.Second
+	// frameTimeout bounds one HandleFrame call.
+	frameTimeout = 10 * time.Second
+	// replayPage is how many stored messages one replay query reads.
+	replayPage = 500
+)
+
+// outItem is work for a connection's writer.
+type outItem struct {
+	// seq > 0: a stored message, written once, in sequence order; with
+	// resume, the resume point. 0: a reply, written as is.
+	seq    int64
+	frame  []byte
+	resume bool
+}
+
+// conn is one websocket. The reader is the HTTP handler's goroutine, which
+// also owns the session fields; the writer is the only goroutine that
+// writes data frames.
+type conn struct {
+	svc *Service
+	ws  *websocket.Conn
+	ch  store.Channel
+	ctx context.Context // ends with the connection
+
+	out        chan outItem
+	done       chan struct{} // closed by shutdown
+	writerDone chan struct{}
+
+	mu          sync.Mutex // guards the close fields
+	once        sync.Once
+	cancel      context.CancelFunc
+	closeCode   int // 0: no close frame to send
+	closeReason string
+	drainOut    bool // write what is queued before the close frame
+
+	// Reader-owned.
+	key     userKey // zero until the session starts
+	profile map[string]string
+	acked   int64
+	limiter *rate.Limiter // frames processed
+	floods  *rate.Limiter // frames dropped over the limit
+
+	// Writer-owned; read by the reader once the writer is done.
+	written int64
+}
+
+// serveSocket upgrades GET /channels/{channel_id}/ws and runs the
+// connection until it ends.
+func (s *Service) serveSocket(w http.ResponseWriter, r *http.Request) {
+	ch, ok := s.socketChannel(w, r)
+	if !ok {
+		return
+	}
+	origins := allowedOrigins(ch.Config)
+	up := websocket.Upgrader{
+		HandshakeTimeout: s.limits.WriteWait,
+		CheckOrigin:      func(r *http.Request) bool { return originAllowed(r, origins) },
+	}
+	// gorilla needs an http.Hijacker; middleware writers only unwrap.
+	ws, err := up.Upgrade(hijacker{w}, r, nil)
+	if err != nil {
+		return // gorilla has answered (403 for a foreign origin, 400 for a bad handshake)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	c := &conn{
+		svc: s, ws: ws, ch: ch, ctx: ctx, cancel: cancel,
+		out:        make(chan outItem, s.limits.SendQueue),
+		done:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+		limiter:    rate.NewLimiter(s.limits.FrameRate, s.limits.FrameBurst),
+		floods:     rate.NewLimiter(s.limits.FrameRate, s.limits.FrameBurst),
+	}
+	if !s.hub.admit(c) {
+		cancel()
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"),
+			time.Now().Add(s.limits.WriteWait))
+		_ = ws.Close()
+		return
+	}
+	go c.writeLoop()
+	c.readLoop()
+}
+
+// hijacker exposes the hijacking of a wrapped ResponseWriter (found through
+// Unwrap) as the http.Hijacker gorilla asks for.
+type hijacker struct{ http.ResponseWriter }
+
+func (h hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(h.ResponseWriter).Hijack()
+}
+
+// allowedOrigins reads allowed_origins from a channel's configuration.
+func allowedOrigins(config json.RawMessage) []string {
+	var c struct {
+		AllowedOrigins []string `json:"allowed_origins"`
+	}
+	_ = json.Unmarshal(config, &c) // the plugin validated it; unreadable allows none
+	return c.AllowedOrigins
+}
+
+// originAllowed accepts requests without an Origin (not from a browser),
+// from the gateway's own pages (same host) and from the allowed origins.
+func originAllowed(r *http.Request, allowed []string) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, a := range allowed {
+		if a == "*" || strings.EqualFold(strings.TrimSuffix(a, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// shutdown ends the connection: the writer sends a close frame with code
+// (none when 0), after what is queued if drain, and the reader stops
+// within drainWait. Only the first call counts.
+func (c *conn) shutdown(code int, reason string, drain bool) {
+	c.once.Do(func() {
+		c.mu.Lock()
+		c.closeCode, c.closeReason, c.drainOut = code, reason, drain
+		c.mu.Unlock()
+		close(c.done)
+		c.cancel()
+		// Unblocks the reader; the client's close frame may still come.
+		_ = c.ws.NetConn().SetReadDeadline(time.Now().Add(drainWait))
+	})
+}
+
+// offer hands a stored message to the writer without waiting: a connection
+// whose queue is full is a slow consumer and is closed. Its client resumes
+// on reconnect, so nothing is lost.
+func (c *conn) offer(seq int64, frame []byte) {
+	select {
+	case c.out <- outItem{seq: seq, frame: frame}:
+	case <-c.done:
+	default:
+		c.shutdown(websocket.ClosePolicyViolation, "slow consumer", false)
+	}
+}
+
+// enqueue hands the writer a reply, waiting for room.
+func (c *conn) enqueue(it outItem) bool {
+	select {
+	case c.out <- it:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
+func (c *conn) readLoop() {
+	l := c.svc.limits
+	defer c.end()
+	c.ws.SetReadLimit(l.MaxFrameBytes)
+	_ = c.ws.SetReadDeadline(time.Now().Add(l.HelloTimeout))
+	c.ws.SetPongHandler(func(string) error { c.extend(); return nil })
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			switch {
+			case errors.Is(err, websocket.ErrReadLimit):
+				// gorilla has sent 1009 already.
+				c.shutdown(0, "", false)
+				c.svc.log.Debug("web chat frame over the read limit", "channel", c.ch.ID, "limit", l.MaxFrameBytes)
+			case c.key.user == "" && isTimeout(err):
+				c.shutdown(websocket.ClosePolicyViolation, "no session started", false)
+			case websocket.IsUnexpectedCloseError(err, websocket.CloseGoingAway, websocket.CloseNormalClosure, websocket.CloseNoStatusReceived):
+				c.svc.log.Debug("web chat connection lost", "channel", c.ch.ID, "user", c.key.user, "err", err)
+			}
+			return
+		}
+		select {
+		case <-c.done:
+			continue // closing: read on until the client's close frame
+		default:
+		}
+		if !c.limiter.Allow() {
+			if !c.floods.Allow() {
+				c.shutdown(websocket.ClosePolicyViolation, "too many frames", true)
+			}
+			continue
+		}
+		c.handle(data)
+		c.extend()
+	}
+}
+
+// extend pushes the read deadline out once a session runs; before that the
+// hello timeout stands, and once closing, the drain deadline.
+func (c *conn) extend() {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	if c.key.user != "" {
+		_ = c.ws.SetReadDeadline(time.Now().Add(c.svc.limits.PongWait))
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// handle runs one client frame through the plugin and acts on the result.
+func (c *conn) handle(data []byte) {
+	res, err := c.callPlugin(data)
+	if err != nil {
+		code, reason := websocket.CloseInternalServerErr, "channel error"
+		if errors.Is(err, pluginhost.ErrPluginDown) {
+			code, reason = websocket.CloseTryAgainLater, "channel unavailable"
+		}
+		c.svc.log.Warn("web chat frame failed", "channel", c.ch.ID, "user", c.key.user, "err", err)
+		c.shutdown(code, reason, true)
+		return
+	}
+	start := res.Start
+	if start != nil && (c.key.user != "" || start.UserID == "") {
+		c.svc.log.Warn("web chat plugin started a session it cannot", "channel", c.ch.ID, "user", c.key.user)
+		start = nil
+	}
+	user, profile := c.key.user, c.profile
+	if start != nil {
+		user, profile = start.UserID, start.Profile
+	}
+	if err := c.store(res.Events, start, user, profile); err != nil {
+		c.svc.log.Error("web chat: store a session's events", "channel", c.ch.ID, "user", user, "err", err)
+		c.shutdown(websocket.CloseInternalServerErr, "store unavailable", true)
+		return
+	}
+	for _, r := range res.Replies {
+		if !c.enqueue(outItem{frame: r}) {
+			return
+		}
+	}
+	if res.AckSeq > 0 && user != "" {
+		c.acked = max(c.acked, res.AckSeq)
+		c.svc.acks.add(userKey{c.ch.ID, user}, res.AckSeq)
+	}
+	if start != nil {
+		c.key, c.profile = userKey{c.ch.ID, user}, profile
+		// Registered before the resume is queued: a message stored from
+		// now on reaches this connection live or through the replay.
+		c.svc.hub.register(c, c.key)
+		c.enqueue(outItem{seq: start.ResumeAfter, resume: true})
+	}
+	if cl := res.Close; cl != nil {
+		c.shutdown(cl.Code, cl.Reason, true)
+	}
+}
+
+// store makes a frame's events and conversation start durable; they belong
+// to the session's user whatever the plugin said.
+func (c *conn) store(events []sdk.Event, start *sdk.SessionStart, user string, profile map[string]string) error {
+	if len(events) > 0 && user == "" {
+		c.svc.log.Warn("web chat plugin sent events before a session started; dropped", "channel", c.ch.ID, "count", len(events))
+		events = nil
+	}
+	for i := range events {
+		events[i].UserID = user
+		if len(events[i].Profile) == 0 {
+			events[i].Profile = profile
+		}
+	}
+	if len(events) > 0 {
+		if err := c.svc.opts.Events.Accept(c.ctx, c.ch, events); err != nil {
+			return err
+		}
+	}
+	if start != nil && start.StartID != "" {
+		return c.svc.startConversation(c.ctx, c.ch, user, start)
+	}
+	return nil
+}
+
+// callPlugin hands a frame to the channel's plugin, waiting up to
+// Limits.PluginWait while the plugin restarts.
+func (c *conn) callPlugin(data []byte) (*sdk.FrameResult, error) {
+	received := time.Now()
+	deadline := received.Add(c.svc.limits.PluginWait)
+	backoff := 50 * time.Millisecond
+	for {
+		res, err := c.callOnce(data, received)
+		if err == nil || !errors.Is(err, pluginhost.ErrPluginDown) || time.Now().Add(backoff).After(deadline) {
+			return res, err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-c.done:
+			t.Stop()
+			return nil, err
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+func (c *conn) callOnce(data []byte, received time.Time) (*sdk.FrameResult, error) {
+	p, err := c.svc.opts.Plugins.Channel(c.ch.Type)
+	if err != nil {
+		return nil, err
+	}
+	sc, ok := p.(sdk.SocketChannel)
+	if !ok {
+		return nil, sdk.ErrNotSupported
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, frameTimeout)
+	defer cancel()
+	return sc.HandleFrame(ctx, &sdk.Frame{ChannelID: c.ch.ID, UserID: c.key.user, Data: data, Received: received})
+}
+
+// end runs when the reader stops: it lets the writer finish, forgets the
+// connection, and marks the user's unacknowledged messages as waiting when
+// this was their last connection on the node.
+func (c *conn) end() {
+	c.shutdown(0, "", false)
+	<-c.writerDone
+	c.mu.Lock()
+	closing := c.closeCode != 0
+	c.mu.Unlock()
+	if closing {
+		// Read and discard until the client's close or drainWait, so it
+		// gets our close frame rather than a reset.
+		_, _ = io.Copy(io.Discard, c.ws.NetConn())
+	}
+	_ = c.ws.Close()
+	others := c.svc.hub.remove(c, c.key)
+	if c.key.user != "" && !others && c.written > c.acked {
+		// Deliveries in flight to this connection now wait for the
+		// user's next one (their status says pending_connection).
+		ctx, cancel := context.WithTimeout(context.Background(), c.svc.limits.WriteWait)
+		if err := c.svc.opts.Store.MarkWebchatWaiting(ctx, c.ch.ID, c.key.user, time.Time{}); err != nil {
+			c.svc.log.Warn("web chat: mark deliveries waiting", "channel", c.ch.ID, "user", c.key.user, "err", err)
+		}
+		cancel()
+	}
+	c.svc.hub.release()
+}
+
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	l := c.svc.limits
+	ping := time.NewTicker(l.PongWait * 9 / 10)
+	defer ping.Stop()
+	started := false
+	for {
+		select {
+		case it := <-c.out:
+			if err := c.write(it, &started); err != nil {
+				c.shutdown(0, "", false)
+				return
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(l.WriteWait)); err != nil {
+				c.shutdown(0, "", false)
+				return
+			}
+		case <-c.done:
+			c.closing(&started)
+			return
+		}
+	}
+}
+
+// closing writes what is queued when asked to, then the close frame.
+func (c *conn) closing(started *bool) {
+	c.mu.Lock()
+	code, reason, drain := c.closeCode, c.closeReason, c.drainOut
+	c.mu.Unlock()
+	for drain {
+		select {
+		case it := <-c.out:
+			if c.write(it, started) != nil {
+				return
+			}
+		default:
+			drain = false
+		}
+	}
+	if code != 0 {
+		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason),
+			time.Now().Add(c.svc.limits.WriteWait))
+	}
+}
+
+// write writes one item. Stored messages go out once each and in sequence
+// order: nothing before the session's resume point is written, a message
+// already written is skipped, and a gap (a message stored but published
+// out of order, or while the connection was being registered) is filled
+// from the store first.
+func (c *conn) write(it outItem, started *bool) error {
+	switch {
+	case it.resume:
+		*started, c.written = true, it.seq
+		return c.replay(0)
+	case it.seq == 0:
+		return c.send(it.frame)
+	case !*started || it.seq <= c.written:
+		return nil
+	case it.seq > c.written+1:
+		if err := c.replay(it.seq); err != nil {
+			return err
+		}
+	}
+	if err := c.send(it.frame); err != nil {
+		return err
+	}
+	c.written = it.seq
+	return nil
+}
+
+// replay writes the stored messages after c.written and before the
+// sequence number before (0: all).
+func (c *conn) replay(before int64) error {
+	for {
+		ms, err := c.svc.opts.Store.ListWebchat(c.ctx, c.ch.ID, c.key.user, c.written, replayPage)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if before > 0 && m.Seq >= before {
+				return nil
+			}
+			if err := c.send(m.Frame); err != nil {
+				return err
+			}
+			c.written = m.Seq
+		}
+		if len(ms) < replayPage {
+			return nil
+		}
+	}
+}
+
+func (c *conn) send(frame []byte) error {
+	if err := c.ws.SetWriteDeadline(time.Now().Add(c.svc.limits.WriteWait)); err != nil {
+		return err
+	}
+	return c.ws.WriteMessage(websocket.TextMessage, frame)
+}
