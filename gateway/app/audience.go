@@ -13,6 +13,11 @@ import (
 // and the Customer.io-compatible App and Track APIs.
 func (a *App) audienceRoutes() []httpapi.Route {
 	c := a.cfg.Audience
+	if c.StepBudget <= 0 {
+		// A fan-out job must end well inside its lease, or another
+		// worker would take it over while it runs.
+		c.StepBudget = a.cfg.Queue.Lease / 3
+	}
 	tpl := template.New(template.Options{})
 	engine := audience.NewEngine(a.Store, audience.EngineOptions{
 		BatchSize:  c.BatchSize,

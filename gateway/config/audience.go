@@ -26,6 +26,6 @@ type AudienceConfig struct {
 	// 1000).
 	BatchSize int `yaml:"batch_size"`
 	// StepBudget is how long one fan-out job runs before handing over to a
-	// continuation job (default 30s; keep it well inside the queue lease).
+	// continuation job (default: a third of the queue lease).
 	StepBudget time.Duration `yaml:"step_budget"`
 }
