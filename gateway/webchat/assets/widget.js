@@ -101,8 +101,10 @@
   var banner = el('div', 'sbw-banner');
   banner.hidden = true;
   var log = el('div', 'sbw-log');
+  // The typing indicator stays the log's last child; messages go before it.
   var typing = el('div', 'sbw-typing', 'typing…');
   typing.hidden = true;
+  log.appendChild(typing);
   var form = el('form', 'sbw-form');
   var input = el('input', 'sbw-input');
   input.id = 'sbw-input';
