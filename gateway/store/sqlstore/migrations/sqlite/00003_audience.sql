@@ -66,6 +66,11 @@ CREATE TABLE trigger_errors (
     PRIMARY KEY (trigger_id, seq)
 );
 
+-- A recipient's address on a channel, looked up for every recipient of a
+-- fan-out: without it the lowest-address probe walks the channel's whole
+-- (channel_id, address) primary key.
+CREATE INDEX identities_person_channel ON identities (workspace_id, person_id, channel_id, address);
+
 CREATE TABLE person_events (
     id           INTEGER PRIMARY KEY AUTOINCREMENT,
     workspace_id TEXT NOT NULL,
@@ -78,6 +83,7 @@ CREATE TABLE person_events (
 CREATE INDEX person_events_goal ON person_events (workspace_id, person_id, name, at);
 
 -- +goose Down
+DROP INDEX identities_person_channel;
 DROP TABLE person_events;
 DROP TABLE trigger_errors;
 DROP TABLE triggers;
