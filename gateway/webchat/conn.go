@@ -42,9 +42,8 @@ type outItem struct {
 	resume bool
 }
 
-// conn is one websocket. The reader is the HTTP handler's goroutine, which
-// also owns the session fields; the writer is the only goroutine that
-// writes data frames.
+// conn is one websocket. The reader goroutine owns the session fields; the
+// writer goroutine is the only one that writes data frames.
 type conn struct {
 	svc *Service
 	ws  *websocket.Conn
@@ -84,13 +83,18 @@ func (s *Service) serveSocket(w http.ResponseWriter, r *http.Request) {
 	up := websocket.Upgrader{
 		HandshakeTimeout: s.limits.WriteWait,
 		CheckOrigin:      func(r *http.Request) bool { return originAllowed(r, origins) },
+		// Memory per idle connection: a small read buffer of its own
+		// instead of net/http's 4 KiB one, and write buffers lent from a
+		// pool only while writing.
+		ReadBufferSize:  readBufferSize,
+		WriteBufferPool: writeBuffers,
 	}
 	// gorilla needs an http.Hijacker; middleware writers only unwrap.
 	ws, err := up.Upgrade(hijacker{w}, r, nil)
 	if err != nil {
 		return // gorilla has answered (403 for a foreign origin, 400 for a bad handshake)
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
 		svc: s, ws: ws, ch: ch, ctx: ctx, cancel: cancel,
 		out:        make(chan outItem, s.limits.SendQueue),
@@ -106,9 +110,19 @@ func (s *Service) serveSocket(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close()
 		return
 	}
+	// Both loops get goroutines of their own, and the handler returns: its
+	// goroutine's stack, grown deep under net/http, and the request are
+	// not kept for the life of the connection.
 	go c.writeLoop()
-	c.readLoop()
+	go c.readLoop()
 }
+
+// readBufferSize is each connection's read buffer; larger frames are read
+// in several fills.
+const readBufferSize = 1024
+
+// writeBuffers lends write buffers to connections while they write.
+var writeBuffers = &sync.Pool{}
 
 // hijacker exposes the hijacking of a wrapped ResponseWriter (found through
 // Unwrap) as the http.Hijacker gorilla asks for.

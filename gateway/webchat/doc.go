@@ -5,8 +5,7 @@
 //
 //   - Connections: GET /channels/{channel_id}/ws, checked against the
 //     channel's allowed_origins (the gateway's own pages are always
-//     allowed). One reader (the HTTP handler's goroutine) and one writer
-//     goroutine per connection; ping/pong deadlines; a read limit (close
+//     allowed). One reader and one writer goroutine per connection; ping/pong deadlines; a read limit (close
 //     1009); a per-connection frame rate (a flood is throttled, then closed
 //     with 1008); a bounded send queue (a slow consumer is closed with 1008
 //     and resumes on reconnect). Every client frame goes to the plugin's

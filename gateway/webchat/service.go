@@ -54,13 +54,14 @@ type Limits struct {
 	WriteWait time.Duration
 	// SendQueue is how many frames may wait for a connection's writer; a
 	// connection that falls further behind is a slow consumer and is
-	// closed. Defaults to 64.
+	// closed. Defaults to 16.
 	SendQueue int
 	// FrameRate and FrameBurst limit the frames one connection sends.
 	// Frames over the limit are dropped unanswered (a client resends what
 	// was not "received" when it reconnects); once the dropped ones exceed
 	// the same rate and burst, the connection is closed with 1008. Default
-	// 10/s, burst 20.
+	// 30/s, burst 60: far above a person typing and a widget acknowledging
+	// at most every 50 ms, far below a flood.
 	FrameRate  rate.Limit
 	FrameBurst int
 	// PluginWait is how long a frame waits for a restarting plugin before
@@ -85,13 +86,13 @@ func (l *Limits) defaults() {
 		l.MaxFrameBytes = 64 << 10
 	}
 	if l.SendQueue <= 0 {
-		l.SendQueue = 64
+		l.SendQueue = 16
 	}
 	if l.FrameRate <= 0 {
-		l.FrameRate = 10
+		l.FrameRate = 30
 	}
 	if l.FrameBurst <= 0 {
-		l.FrameBurst = 20
+		l.FrameBurst = 60
 	}
 	if l.HistoryKeep <= 0 {
 		l.HistoryKeep = 200

@@ -342,7 +342,8 @@
         if (f.seq <= state.lastSeq) { return; } // seen already
         state.lastSeq = f.seq;
         renderBot(f.content, f.text);
-        if (!state.ackTimer) { state.ackTimer = setTimeout(ack, 20); }
+        // One ack covers every message up to it: at most one per 50 ms.
+        if (!state.ackTimer) { state.ackTimer = setTimeout(ack, 50); }
         break;
       case 'error':
         if (f.code === 'unauthorized' || f.code === 'identity_required') {
