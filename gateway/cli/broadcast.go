@@ -16,6 +16,7 @@ import (
 func newBroadcast(g *globals) *cobra.Command {
 	b := &cobra.Command{Use: "broadcast", Short: "Send proactive messages"}
 	b.AddCommand(newBroadcastSend(g))
+	b.AddCommand(newBroadcastTrigger(g))
 	return b
 }
 
