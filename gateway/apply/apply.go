@@ -33,6 +33,10 @@ type Document struct {
 	Bots     []yaml.Node   `yaml:"bots"`
 	Channels []ChannelSpec `yaml:"channels"`
 	People   []PersonSpec  `yaml:"people"`
+	// Segments and Broadcasts are group-triggered broadcasts' resources
+	// (see audience.go).
+	Segments   []SegmentSpec   `yaml:"segments"`
+	Broadcasts []BroadcastSpec `yaml:"broadcasts"`
 }
 
 // WorkspaceSpec names the workspace.
@@ -174,6 +178,9 @@ func Apply(ctx context.Context, st Store, files []File, opts Options) error {
 	err := st.WithTx(ctx, func(tx store.Store) error {
 		for _, p := range plans {
 			if err := p.write(ctx, tx, opts); err != nil {
+				return err
+			}
+			if err := writeAudience(ctx, tx, p.file, opts); err != nil {
 				return err
 			}
 		}
