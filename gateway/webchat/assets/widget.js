@@ -8,7 +8,7 @@
  *
  * data-inline="#selector" renders the chat inside that element instead of
  * a floating button; data-page-params reads ref and metadata from the
- * page's own ?ref= and ?metadata=. Talks the Assistant websocket protocol
+ * page's own ?ref= and ?metadata=; data-show-user shows the user id. Talks the Assistant websocket protocol
  * (plugins/assistant/README.md): hello, message, button and ack frames;
  * resumes after the last sequence number it saw, so a reconnect neither
  * loses nor repeats a message.
@@ -59,6 +59,7 @@
     '.sbw-title{font-weight:600}',
     '.sbw-status{font-size:12px;opacity:.9}',
     '.sbw-log{flex:1;overflow-y:auto;padding:12px;background:#f6f7fb;display:flex;flex-direction:column;gap:8px}',
+    '.sbw-log>*{flex-shrink:0}',
     '.sbw-msg{max-width:82%;padding:8px 11px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word}',
     '.sbw-bot{align-self:flex-start;background:#fff;border:1px solid #e1e4ec}',
     '.sbw-user{align-self:flex-end;background:#3157d5;color:#fff}',
@@ -79,6 +80,7 @@
     '.sbw-input{flex:1;border:0;padding:12px;font:inherit;outline:none}',
     '.sbw-send{border:0;background:none;color:#3157d5;font-weight:600;padding:0 14px;cursor:pointer}',
     '.sbw-banner{padding:6px 12px;background:#fff4d6;color:#6b5300;font-size:12px;text-align:center}',
+    '.sbw-whoami{padding:4px 12px;font-size:12px;color:#667;border-top:1px solid #e1e4ec;user-select:all}',
   ].join('\n');
   var style = document.createElement('style');
   style.textContent = css;
@@ -119,6 +121,13 @@
   panel.appendChild(banner);
   panel.appendChild(log);
   panel.appendChild(form);
+  // data-show-user shows the session's user id (the demo page does, so
+  // the quickstart can send that user a broadcast).
+  var whoami = null;
+  if (data.showUser !== undefined) {
+    whoami = el('div', 'sbw-whoami');
+    panel.appendChild(whoami);
+  }
   root.appendChild(panel);
 
   var host = data.inline ? document.querySelector(data.inline) : null;
@@ -217,7 +226,7 @@
   function card(c) {
     var box = el('div', 'sbw-card');
     var img = safeURL(c.image_url || '');
-    if (img) { var i = el('img'); i.src = img; i.alt = ''; box.appendChild(i); }
+    if (img) { var i = el('img'); i.src = img; i.alt = c.title || ''; box.appendChild(i); }
     var body = el('div', 'sbw-card-body');
     body.appendChild(el('div', 'sbw-card-title', c.title));
     if (c.subtitle) { body.appendChild(el('div', 'sbw-card-sub', c.subtitle)); }
@@ -326,6 +335,7 @@
       case 'welcome':
         state.userId = f.user_id;
         state.started = true;
+        if (whoami) { whoami.textContent = 'user_id: ' + f.user_id; }
         state.attempt = 0;
         try { localStorage.setItem(tokenKey, f.token); } catch (e) { /* private mode: the session lasts the page */ }
         setStatus('online', 'Online');
