@@ -34,7 +34,9 @@ func TestMain(m *testing.M) {
 func harness(ch sdk.Channel) channeltest.SocketHarness {
 	return channeltest.SocketHarness{
 		Channel: ch,
-		Config:  func(id string) sdk.InstanceConfig { return config(id, `{"allowed_origins":["https://shop.example.com"]}`, nil) },
+		Config: func(id string) sdk.InstanceConfig {
+			return config(id, `{"allowed_origins":["https://shop.example.com"]}`, nil)
+		},
 		InvalidConfigs: []channeltest.InvalidConfig{
 			{Name: "bad origin", Config: config("", `{"allowed_origins":["shop.example.com"]}`, nil), Fields: []string{"allowed_origins[0]"}},
 			{Name: "no session key", Config: config("", `{}`, map[string]string{}), Fields: []string{assistant.SecretSessionKey}},
