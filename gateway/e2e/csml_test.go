@@ -272,7 +272,7 @@ func TestBroadcastKeysAreScopedToTheirChannel(t *testing.T) {
 	_, out, _ := e.do(t, "POST", "/v1/api/broadcasts", e.key, seedBroadcast)
 	id := out["request_id"].(string)
 	// A second workspace with its own channel and key.
-	gatewaytest.ApplyTo(t, e.g.Store, strings.NewReplacer("id: demo\n", "id: other\n", "id: demo-webhook", "id: other-webhook").Replace(demoWorkspace(t, e.sink.URL)))
+	gatewaytest.ApplyTo(t, e.g.Store, strings.NewReplacer("id: demo\n", "id: other\n", "id: demo-webhook", "id: other-webhook", "id: demo-web\n", "id: other-web\n").Replace(demoWorkspace(t, e.sink.URL)))
 	otherKey := gatewaytest.NewKey(t, e.g.Store, "other", store.ScopeChannel, "other-webhook")
 	code, out, _ := e.do(t, "GET", "/v1/api/broadcasts/"+id, otherKey, "")
 	if code != http.StatusNotFound {

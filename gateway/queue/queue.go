@@ -31,7 +31,7 @@ type Store interface {
 
 // Handler processes one job. Returning nil completes it; an error retries
 // it with backoff until Options.MaxAttempts, or at once gives up when the
-// error wraps ErrPermanent.
+// error wraps ErrPermanent or the handler panics.
 type Handler func(ctx context.Context, job store.Job) error
 
 // ErrPermanent marks a job error that retrying cannot fix.
@@ -169,10 +169,12 @@ func (r *Runner) run(ctx context.Context, j store.Job) {
 	}
 }
 
+// safeCall runs h; a panic fails the job for good: it is a bug that
+// retrying would only repeat.
 func safeCall(ctx context.Context, h Handler, j store.Job) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("job handler panicked: %v", p)
+			err = Permanent(fmt.Errorf("job handler panicked: %v", p))
 		}
 	}()
 	return h(ctx, j)
