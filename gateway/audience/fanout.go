@@ -50,6 +50,8 @@ type EngineOptions struct {
 	StepBudget time.Duration
 	// MaxLineBytes caps a data file line (default 2 MB).
 	MaxLineBytes int
+	// MaxFileBytes caps a data file, decompressed (default 10 GB).
+	MaxFileBytes int64
 	// FetchAttempts is how often a data file that cannot be fetched
 	// (network errors, 5xx) is tried before the trigger fails (default 3).
 	FetchAttempts int
@@ -73,6 +75,9 @@ func (o *EngineOptions) defaults() {
 	}
 	if o.MaxLineBytes <= 0 {
 		o.MaxLineBytes = 2 << 20
+	}
+	if o.MaxFileBytes <= 0 {
+		o.MaxFileBytes = 10 << 30
 	}
 	if o.FetchAttempts <= 0 {
 		o.FetchAttempts = 3
@@ -164,7 +169,7 @@ func (e *Engine) Run(ctx context.Context, job store.Job) error {
 		b, err := src.next(ctx)
 		if err != nil {
 			var fe *fetchError
-			if errors.As(err, &fe) && job.Attempts >= e.opts.FetchAttempts {
+			if errors.As(err, &fe) && (fe.permanent || job.Attempts >= e.opts.FetchAttempts) {
 				return e.fail(ctx, t, fe.msg, nil)
 			}
 			return err
@@ -253,7 +258,7 @@ func (e *Engine) source(ctx context.Context, ws string, req *TriggerRequest, pl 
 	res := resolver{st: e.store, ws: ws, channels: pl.channels, req: req}
 	switch {
 	case req.DataFileURL != "":
-		return openFileSource(ctx, e.client, res, req.DataFileURL, cursor, e.opts.BatchSize, e.opts.MaxLineBytes)
+		return openFileSource(ctx, e.client, res, req.DataFileURL, cursor, e.opts.BatchSize, e.opts.MaxLineBytes, e.opts.MaxFileBytes)
 	case len(req.IDs) > 0 || len(req.Emails) > 0 || len(req.PerUserData) > 0:
 		return newListSource(res, req, cursor, e.opts.BatchSize)
 	}

@@ -224,7 +224,25 @@ type fileSource struct {
 	eof     bool
 }
 
-func openFileSource(ctx context.Context, client *http.Client, res resolver, url, cursor string, limit, maxLine int) (*fileSource, error) {
+// errFileTooLarge ends a data file past its size limit.
+var errFileTooLarge = errors.New("data file too large")
+
+// cappedReader fails once more than left bytes were read.
+type cappedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errFileTooLarge
+	}
+	n, err := c.r.Read(p[:min(int64(len(p)), c.left)])
+	c.left -= int64(n)
+	return n, err
+}
+
+func openFileSource(ctx context.Context, client *http.Client, res resolver, url, cursor string, limit, maxLine int, maxBytes int64) (*fileSource, error) {
 	skip := 0
 	if cursor != "" {
 		var err error
@@ -257,6 +275,8 @@ func openFileSource(ctx context.Context, client *http.Client, res resolver, url,
 		}
 		body = zr
 	}
+	// The cap counts decompressed bytes: what is parsed.
+	body = &cappedReader{r: body, left: maxBytes}
 	s := &fileSource{res: res, body: resp.Body, r: bufio.NewReaderSize(body, 64<<10), limit: limit, maxLine: maxLine}
 	for s.line < skip {
 		if _, _, err := s.readLine(); err != nil {
@@ -306,6 +326,9 @@ func (s *fileSource) next(ctx context.Context) (batch, error) {
 		if errors.Is(err, io.EOF) {
 			s.eof = true
 			break
+		}
+		if errors.Is(err, errFileTooLarge) {
+			return batch{}, &fetchError{msg: "data file is larger than the limit", permanent: true}
 		}
 		if err != nil {
 			return batch{}, &fetchError{msg: "failed to read data file: " + err.Error()}

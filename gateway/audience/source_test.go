@@ -68,7 +68,7 @@ func TestDataFileLinesGzipAndResume(t *testing.T) {
 	wantErrs := []string{"line 3: must be an object with id or email, and data: invalid character 'g' looking for beginning of value",
 		"line 4: longer than 100 bytes", "line 7: give id or email, not both", `line 5: no person with id "ghost"`}
 	for _, path := range []string{"/plain", "/raw.gz"} {
-		src, err := openFileSource(context.Background(), srv.Client(), res, srv.URL+path, "", 4, 100)
+		src, err := openFileSource(context.Background(), srv.Client(), res, srv.URL+path, "", 4, 100, 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func TestDataFileLinesGzipAndResume(t *testing.T) {
 		}
 	}
 	// Resuming at line 4 skips what was done.
-	src, err := openFileSource(context.Background(), srv.Client(), res, srv.URL+"/plain", "4", 10, 100)
+	src, err := openFileSource(context.Background(), srv.Client(), res, srv.URL+"/plain", "4", 10, 100, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,9 +96,28 @@ func TestDataFileLinesGzipAndResume(t *testing.T) {
 func TestDataFileHTTPErrorIsPermanent(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	defer srv.Close()
-	_, err := openFileSource(context.Background(), srv.Client(), resolver{}, srv.URL, "", 10, 100)
+	_, err := openFileSource(context.Background(), srv.Client(), resolver{}, srv.URL, "", 10, 100, 1<<20)
 	fe, ok := err.(*fetchError)
 	if !ok || !fe.permanent || fe.msg != "failed to download data file, server responded with code 404 Not Found" {
 		t.Fatalf("err = %#v", err)
+	}
+}
+
+func TestDataFileSizeCap(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for range 100 {
+			w.Write([]byte(`{"id":"a","data":{"v":"1"}}` + "\n"))
+		}
+	}))
+	defer srv.Close()
+	src, err := openFileSource(context.Background(), srv.Client(), resolver{st: fakePeople{}, req: &TriggerRequest{}}, srv.URL, "", 1000, 100, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.close()
+	_, err = src.next(context.Background())
+	fe, ok := err.(*fetchError)
+	if !ok || !fe.permanent || !strings.Contains(fe.msg, "larger than the limit") {
+		t.Fatalf("err = %#v, want the size limit", err)
 	}
 }

@@ -256,6 +256,24 @@ func TestAudienceBroadcastLifecycle(t *testing.T) {
 	if got := triggerTexts(sink, second)["ann"]; got != "v2 two" {
 		t.Fatalf("trigger after the edit sent %q", got)
 	}
+	// A person whose Liquid fails gets a failed delivery with the reason
+	// and an error line; the others go on.
+	c.identify("ann", map[string]any{"n": 2})
+	c.identify("bob", map[string]any{"n": 0})
+	math := c.broadcast(map[string]any{"name": "math", "actions": []any{map[string]any{"type": "message", "channel": "news",
+		"message": map[string]any{"text": "{{ 10 | divided_by: customer.n }}"}}}})
+	id := c.trigger(math, map[string]any{"ids": []string{"ann", "bob"}})
+	st := c.wait(math, id)
+	if got := triggerTexts(sink, id); !reflect.DeepEqual(got, map[string]string{"ann": "5"}) {
+		t.Fatalf("render: sink got %q", got)
+	}
+	if n := st["counts"].(map[string]any)["failed_by_reason"].(map[string]any)["render_error"]; n != 1.0 {
+		t.Fatalf("render: counts = %v, want bob failed with render_error", st["counts"])
+	}
+	if lines := c.triggerErrors(math, id); len(lines) != 1 || !strings.HasPrefix(lines[0], "person bob: action 0: message/text: ") {
+		t.Fatalf("render errors = %q", lines)
+	}
+
 	// An edit that breaks an active broadcast is refused.
 	edited["actions"] = []any{map[string]any{"type": "message", "channel": "gone", "message": map[string]any{"text": "x"}}}
 	c.must(422, http.MethodPut, fmt.Sprintf("/v1/broadcasts/%d", news), edited, false)
