@@ -331,4 +331,3 @@ func startProfile(b *testing.B, path string) func() {
 		f.Close()
 	}
 }
-
