@@ -24,6 +24,7 @@ import (
 
 	"github.com/switchboard-gw/switchboard/gateway/internal/gatewaytest"
 	"github.com/switchboard-gw/switchboard/gateway/store"
+	"github.com/switchboard-gw/switchboard/sdk/message"
 )
 
 var (
@@ -115,7 +116,7 @@ func BenchmarkWebchatConnections(b *testing.B) {
 	key := gatewaytest.NewKey(b, g.Store, "wcbench", store.ScopeChannel, "wcbench-web")
 	before := memNow()
 
-	sw := startSwarm(b, swarmConfig{URL: wsURL(g, "wcbench-web"), Conns: n, Messages: b.N})
+	sw := startSwarm(b, swarmConfig{URL: wsURL(g, "wcbench-web"), Conns: n, Messages: 2 * b.N})
 	connectTook := sw.waitReady(b)
 	deadline := time.Now().Add(30 * time.Second)
 	for g.App.Webchat.Connections() < n {
@@ -140,12 +141,22 @@ func BenchmarkWebchatConnections(b *testing.B) {
 		begin := time.Now()
 		accepted := broadcastAll(b, g.URL, key, n, it)
 		last := sw.waitRound(b)
-		delivered := waitDelivered(b, g, (it+1)*n)
+		delivered := waitDelivered(b, g, "broadcast", (it+1)*n)
 		b.ReportMetric(accepted.Sub(begin).Seconds(), "accept_all_s")
 		b.ReportMetric(last.Sub(begin).Seconds(), "last_message_s")
 		b.ReportMetric(delivered.Sub(begin).Seconds(), "all_delivered_s")
 		b.Logf("flow_trigger to %d connected users: all accepted after %s, last message at its client after %s, all delivered (acknowledged) after %s",
 			n, accepted.Sub(begin).Round(time.Millisecond), last.Sub(begin).Round(time.Millisecond), delivered.Sub(begin).Round(time.Millisecond))
+
+		// The web chat side alone: one queued message per user (what a
+		// group trigger's message action writes), no flow to run.
+		begin = time.Now()
+		enqueueDirect(b, g, n, it)
+		last = sw.waitRound(b)
+		delivered = waitDelivered(b, g, "bench", (it+1)*n)
+		b.ReportMetric(last.Sub(begin).Seconds(), "direct_last_message_s")
+		b.Logf("a queued message to each of %d connected users (no flow): last message at its client after %s, all delivered after %s",
+			n, last.Sub(begin).Round(time.Millisecond), delivered.Sub(begin).Round(time.Millisecond))
 	}
 	b.ReportMetric(float64(n), "conns")
 	b.ReportMetric(rss, "rss_KB/conn")
@@ -233,15 +244,34 @@ func broadcastAll(b *testing.B, url, key string, n, round int) time.Time {
 	return time.Now()
 }
 
-// waitDelivered polls until want broadcast deliveries are delivered
-// (acknowledged by their clients) and returns when.
-func waitDelivered(b *testing.B, g *gatewaytest.Gateway, want int) time.Time {
+// enqueueDirect queues one message per swarm user and wakes the pipeline.
+func enqueueDirect(b *testing.B, g *gatewaytest.Gateway, n, round int) {
+	b.Helper()
+	ch, err := g.Store.GetChannel(context.Background(), "wcbench-web")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ds := make([]store.Delivery, n)
+	for i := range ds {
+		ds[i] = store.Delivery{WorkspaceID: ch.WorkspaceID, ChannelID: ch.ID, Recipient: fmt.Sprintf("u%d", i),
+			Content: message.Text(fmt.Sprintf("direct %d", round)), IdempotencyKey: fmt.Sprintf("direct-%d-%d", round, i),
+			SourceKind: "bench", SourceID: strconv.Itoa(round)}
+	}
+	if _, err := g.Store.EnqueueDeliveries(context.Background(), ds); err != nil {
+		b.Fatal(err)
+	}
+	g.App.Pipeline.Notify()
+}
+
+// waitDelivered polls until want deliveries of the source kind are
+// delivered (acknowledged by their clients) and returns when.
+func waitDelivered(b *testing.B, g *gatewaytest.Gateway, kind string, want int) time.Time {
 	b.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var got int
 		err := g.Store.WriteDB().QueryRowContext(context.Background(),
-			`SELECT COUNT(*) FROM deliveries WHERE source_kind = 'broadcast' AND status = 'delivered'`).Scan(&got)
+			`SELECT COUNT(*) FROM deliveries WHERE source_kind = ? AND status = 'delivered'`, kind).Scan(&got)
 		if err != nil {
 			b.Fatal(err)
 		}

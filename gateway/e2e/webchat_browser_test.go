@@ -102,11 +102,13 @@ func (p *page) waitBot(text string) {
 		chromedp.WithPollingTimeout(20*time.Second)))
 }
 
-// click clicks the newest button with that payload.
+// click clicks the newest button with that payload, once there is one.
 func (p *page) click(payload string) {
 	p.t.Helper()
-	p.do("click "+payload, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
-		`Array.from(document.querySelectorAll('.sbw-btn[data-payload=%q]')).pop().click()`, payload)))
+	sel := fmt.Sprintf(`.sbw-btn[data-payload=%q]`, payload)
+	p.do("click "+payload,
+		chromedp.Poll[chromedp.Void](fmt.Sprintf(`!!document.querySelector(%q)`, sel), chromedp.WithPollingTimeout(20*time.Second)),
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`Array.from(document.querySelectorAll(%q)).pop().click()`, sel)))
 }
 
 // count counts bot messages containing text.

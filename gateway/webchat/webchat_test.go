@@ -276,7 +276,7 @@ func TestPingsKeepAReadingClient(t *testing.T) {
 }
 
 func TestSlowConsumerIsClosedAndResumesWithoutLoss(t *testing.T) {
-	e := newEnv(t, Limits{SendQueue: 2, WriteWait: 200 * time.Millisecond})
+	e := newEnv(t, Limits{SendQueue: 2, WriteWait: 2 * time.Second})
 	ws := e.dial(t)
 	write(t, ws, `{"hello":"ann"}`)
 	read(t, ws)

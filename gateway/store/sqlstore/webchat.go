@@ -2,8 +2,9 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/switchboard-gw/switchboard/gateway/store"
@@ -72,56 +73,65 @@ func (s *Store) WebchatByKeys(ctx context.Context, keys []string) ([]store.Webch
 	return out, nil
 }
 
+// webchatChunk bounds the rows of one statement of AppendWebchat and
+// AckWebchat (6 parameters a row at most).
+const webchatChunk = 500
+
 // AppendWebchat stores messages and hands their deliveries over, in one
-// transaction. A zero at means now.
+// transaction of a few statements per chunk. A zero at means now.
 func (s *Store) AppendWebchat(ctx context.Context, msgs []store.WebchatAppend, at time.Time) ([]bool, error) {
 	if at.IsZero() {
 		at = s.now()
 	}
 	stored := make([]bool, len(msgs))
+	type user struct{ channel, id string }
+	skipped := map[user]bool{} // users with a message missing: their later ones must wait too
 	err := s.tx(ctx, func(tx *Store) error {
-		type user struct{ channel, id string }
-		skipped := map[user]bool{}
-		for i, m := range msgs {
-			u := user{m.ChannelID, m.UserID}
-			if skipped[u] {
-				continue // never store a user's message after one that is missing
-			}
-			created := m.CreatedAt
-			if created.IsZero() {
-				created = at
-			}
-			// Any unique violation (sequence number or key taken) skips
-			// the message: the caller renders it again against the
-			// current cursor, or finds it stored.
-			n, err := tx.execCount(ctx, `INSERT INTO webchat_messages (`+webchatCols+`) VALUES (?, ?, ?, ?, ?, ?)
-				ON CONFLICT DO NOTHING`, m.ChannelID, m.UserID, m.Seq, m.IdempotencyKey, m.Frame, micros(created))
+		for start := 0; start < len(msgs); start += webchatChunk {
+			part := msgs[start:min(start+webchatChunk, len(msgs))]
+			inserted, err := tx.insertWebchat(ctx, part, at)
 			if err != nil {
 				return err
 			}
-			if n == 0 {
-				skipped[u] = true
+			var undo []string
+			last := map[user]int64{}
+			var handed []store.WebchatAppend
+			for i, m := range part {
+				u := user{m.ChannelID, m.UserID}
+				switch {
+				case !inserted[webchatRow{m.IdempotencyKey, m.Seq}]:
+					// Sequence number or key taken: the caller renders it
+					// again, or finds it stored.
+					skipped[u] = true
+				case skipped[u]:
+					undo = append(undo, m.IdempotencyKey)
+				default:
+					stored[start+i] = true
+					last[u] = max(last[u], m.Seq)
+					handed = append(handed, m)
+				}
+			}
+			if len(undo) > 0 {
+				in, args := inArgs(undo)
+				if _, err := tx.exec(ctx, `DELETE FROM webchat_messages WHERE idempotency_key IN `+in, args...); err != nil {
+					return err
+				}
+			}
+			if len(handed) == 0 {
 				continue
 			}
-			stored[i] = true
-			if _, err := tx.exec(ctx, `INSERT INTO webchat_cursors (channel_id, user_id, last_seq, acked_seq)
-				VALUES (?, ?, ?, 0)
+			args := make([]any, 0, 3*len(last))
+			for u, seq := range last {
+				args = append(args, u.channel, u.id, seq)
+			}
+			if _, err := tx.exec(ctx, `INSERT INTO webchat_cursors (channel_id, user_id, last_seq, acked_seq) VALUES `+
+				strings.TrimSuffix(strings.Repeat("(?, ?, ?, 0), ", len(last)), ", ")+`
 				ON CONFLICT (channel_id, user_id) DO UPDATE SET last_seq = CASE
 					WHEN excluded.last_seq > webchat_cursors.last_seq THEN excluded.last_seq
-					ELSE webchat_cursors.last_seq END`, m.ChannelID, m.UserID, m.Seq); err != nil {
+					ELSE webchat_cursors.last_seq END`, args...); err != nil {
 				return err
 			}
-			reason := ""
-			if m.Offline {
-				reason = store.ReasonPendingConnection
-			}
-			// The delivery is done once its message is in the outbox: the
-			// pipeline's own completion of it finds it no longer pending
-			// and changes nothing.
-			if _, err := tx.exec(ctx, `UPDATE deliveries SET status = 'sent', pending = 0, reason = ?, last_error = '',
-				provider_id = ?, attempts = attempts + 1, sent_at = COALESCE(sent_at, ?), updated_at = ?
-				WHERE idempotency_key = ? AND pending = 1`,
-				reason, store.WebchatProviderID(m.Seq), micros(at), micros(at), m.IdempotencyKey); err != nil {
+			if err := tx.handOver(ctx, handed, at); err != nil {
 				return err
 			}
 		}
@@ -133,6 +143,64 @@ func (s *Store) AppendWebchat(ctx context.Context, msgs []store.WebchatAppend, a
 	return stored, nil
 }
 
+// webchatRow identifies an inserted message: a key may come twice in one
+// call (a message rendered again), under different sequence numbers.
+type webchatRow struct {
+	key string
+	seq int64
+}
+
+// insertWebchat inserts messages, skipping those whose sequence number or
+// key is taken, and returns the rows inserted.
+func (s *Store) insertWebchat(ctx context.Context, msgs []store.WebchatAppend, at time.Time) (map[webchatRow]bool, error) {
+	args := make([]any, 0, 6*len(msgs))
+	for _, m := range msgs {
+		created := m.CreatedAt
+		if created.IsZero() {
+			created = at
+		}
+		args = append(args, m.ChannelID, m.UserID, m.Seq, m.IdempotencyKey, m.Frame, micros(created))
+	}
+	rows, err := s.queryWrite(ctx, false, `INSERT INTO webchat_messages (`+webchatCols+`) VALUES `+
+		placeholders(len(msgs), 6)+` ON CONFLICT DO NOTHING RETURNING idempotency_key, seq`, args...)
+	if err != nil {
+		return nil, err
+	}
+	got, err := collect(rows, func(r scanner) (webchatRow, error) {
+		var w webchatRow
+		return w, r.Scan(&w.key, &w.seq)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[webchatRow]bool, len(got))
+	for _, w := range got {
+		out[w] = true
+	}
+	return out, nil
+}
+
+// handOver marks the pending deliveries of stored messages sent (reason
+// pending_connection for offline users). The pipeline's own completion of
+// them then finds them no longer pending and changes nothing.
+func (s *Store) handOver(ctx context.Context, msgs []store.WebchatAppend, at time.Time) error {
+	args := make([]any, 0, 3*len(msgs)+2)
+	args = append(args, micros(at), micros(at))
+	for _, m := range msgs {
+		reason := ""
+		if m.Offline {
+			reason = store.ReasonPendingConnection
+		}
+		args = append(args, m.IdempotencyKey, reason, store.WebchatProviderID(m.Seq))
+	}
+	_, err := s.exec(ctx, `UPDATE deliveries SET status = 'sent', pending = 0, reason = v.column2, last_error = '',
+		provider_id = v.column3, attempts = deliveries.attempts + 1,
+		sent_at = COALESCE(deliveries.sent_at, CAST(? AS BIGINT)), updated_at = CAST(? AS BIGINT)
+		FROM (VALUES `+placeholders(len(msgs), 3)+`) AS v
+		WHERE deliveries.idempotency_key = v.column1 AND deliveries.pending = 1`, args...)
+	return err
+}
+
 // ListWebchat returns a user's messages after afterSeq.
 func (s *Store) ListWebchat(ctx context.Context, channelID, userID string, afterSeq int64, limit int) ([]store.WebchatMessage, error) {
 	return list(ctx, s, "list webchat", scanWebchat, `SELECT `+webchatCols+` FROM webchat_messages
@@ -140,40 +208,54 @@ func (s *Store) ListWebchat(ctx context.Context, channelID, userID string, after
 		channelID, userID, afterSeq, limitOrDefault(limit))
 }
 
-// AckWebchat records acknowledgements. A zero at means now.
+// AckWebchat records acknowledgements in one transaction of three
+// statements per chunk. A zero at means now.
 func (s *Store) AckWebchat(ctx context.Context, acks []store.WebchatAck, keep int, at time.Time) error {
 	if at.IsZero() {
 		at = s.now()
 	}
+	// One row per user, the highest ack: UPDATE … FROM must not match a
+	// row twice.
+	type user struct{ channel, id string }
+	top := map[user]int64{}
+	for _, a := range acks {
+		u := user{a.ChannelID, a.UserID}
+		top[u] = max(top[u], a.Seq)
+	}
+	rows := make([]any, 0, 3*len(top))
+	for u, seq := range top {
+		rows = append(rows, u.channel, u.id, seq)
+	}
 	err := s.tx(ctx, func(tx *Store) error {
-		for _, a := range acks {
-			type cursor struct{ last, acked int64 }
-			cur, err := getOne(ctx, tx, "webchat cursor", func(r scanner) (cursor, error) {
-				var c cursor
-				return c, r.Scan(&c.last, &c.acked)
-			}, `SELECT last_seq, acked_seq FROM webchat_cursors WHERE channel_id = ? AND user_id = ?`, a.ChannelID, a.UserID)
-			if errors.Is(err, store.ErrNotFound) {
-				continue // nothing was ever sent to this user: nothing to acknowledge
-			}
-			if err != nil {
+		for start := 0; start < len(rows); start += 3 * webchatChunk {
+			// Clipped: appending to part must not overwrite the next chunk.
+			part := slices.Clip(rows[start:min(start+3*webchatChunk, len(rows))])
+			values := `(VALUES ` + strings.TrimSuffix(strings.Repeat(`(?, ?, CAST(? AS BIGINT)), `, len(part)/3), ", ") + `) AS v`
+			// The deliveries of messages newly acknowledged (after the
+			// cursor's acked_seq, which the next statement moves).
+			if _, err := tx.exec(ctx, `UPDATE deliveries SET status = 'delivered', reason = '',
+				delivered_at = CAST(? AS BIGINT), updated_at = CAST(? AS BIGINT)
+				WHERE status = 'sent' AND idempotency_key IN (
+					SELECT m.idempotency_key FROM `+values+`
+					JOIN webchat_cursors c ON c.channel_id = v.column1 AND c.user_id = v.column2
+					JOIN webchat_messages m ON m.channel_id = v.column1 AND m.user_id = v.column2
+						AND m.seq > c.acked_seq AND m.seq <= v.column3)`,
+				append([]any{micros(at), micros(at)}, part...)...); err != nil {
 				return err
 			}
-			seq := min(a.Seq, cur.last)
-			if seq <= cur.acked {
-				continue
-			}
-			if _, err := tx.exec(ctx, `UPDATE webchat_cursors SET acked_seq = ? WHERE channel_id = ? AND user_id = ?`,
-				seq, a.ChannelID, a.UserID); err != nil {
+			// Never beyond the last sequence number given out.
+			if _, err := tx.exec(ctx, `UPDATE webchat_cursors SET acked_seq = CASE
+					WHEN v.column3 > webchat_cursors.last_seq THEN webchat_cursors.last_seq ELSE v.column3 END
+				FROM `+values+`
+				WHERE webchat_cursors.channel_id = v.column1 AND webchat_cursors.user_id = v.column2
+					AND webchat_cursors.acked_seq < v.column3`, part...); err != nil {
 				return err
 			}
-			if _, err := tx.exec(ctx, `UPDATE deliveries SET status = 'delivered', reason = '', delivered_at = ?, updated_at = ?
-				WHERE status = 'sent' AND idempotency_key IN (SELECT idempotency_key FROM webchat_messages
-					WHERE channel_id = ? AND user_id = ? AND seq > ? AND seq <= ?)`,
-				micros(at), micros(at), a.ChannelID, a.UserID, cur.acked, seq); err != nil {
-				return err
-			}
-			if _, err := tx.exec(ctx, `DELETE FROM webchat_messages WHERE channel_id = ? AND user_id = ? AND seq <= ?`,
-				a.ChannelID, a.UserID, seq-int64(keep)); err != nil {
+			if _, err := tx.exec(ctx, `DELETE FROM webchat_messages WHERE idempotency_key IN (
+					SELECT m.idempotency_key FROM `+values+`
+					JOIN webchat_cursors c ON c.channel_id = v.column1 AND c.user_id = v.column2
+					JOIN webchat_messages m ON m.channel_id = v.column1 AND m.user_id = v.column2
+						AND m.seq <= c.acked_seq - CAST(? AS BIGINT))`, append(part, keep)...); err != nil {
 				return err
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -158,6 +159,53 @@ func testWebchat(t *testing.T, s *sqlstore.Store) {
 	must(s.MarkWebchatWaiting(ctx, ch.ID, "ann", at))
 	if d := delivery(t, s, ds, "k2"); d.Status != store.DeliveryDelivered || d.Reason != "" {
 		t.Fatalf("k2 = %s/%q", d.Status, d.Reason)
+	}
+}
+
+// TestWebchatAcksInManyChunks acknowledges more users at once than one
+// statement takes.
+func TestWebchatAcksInManyChunks(t *testing.T) {
+	t.Parallel()
+	s := sqlstore.OpenTest(t)
+	ctx := t.Context()
+	if err := s.UpsertWorkspace(ctx, store.Workspace{ID: "ws", Name: "ws"}); err != nil {
+		t.Fatal(err)
+	}
+	b := store.Bot{WorkspaceID: "ws", Name: "bot", Definition: json.RawMessage(`{"flows":[]}`)}
+	if err := s.UpsertBot(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	ch := store.Channel{WorkspaceID: "ws", BotID: b.ID, Name: "web", Type: "assistant", Enabled: true}
+	if err := s.UpsertChannel(ctx, &ch); err != nil {
+		t.Fatal(err)
+	}
+	const users = 1234
+	ds := make([]store.Delivery, users)
+	msgs := make([]store.WebchatAppend, users)
+	acks := make([]store.WebchatAck, users)
+	for i := range users {
+		u, key := fmt.Sprintf("u%d", i), fmt.Sprintf("k%d", i)
+		ds[i] = store.Delivery{WorkspaceID: "ws", ChannelID: ch.ID, Recipient: u, Content: message.Text("x"), IdempotencyKey: key}
+		msgs[i] = store.WebchatAppend{WebchatMessage: store.WebchatMessage{ChannelID: ch.ID, UserID: u, Seq: 1, IdempotencyKey: key, Frame: []byte("x")}}
+		acks[i] = store.WebchatAck{ChannelID: ch.ID, UserID: u, Seq: 1}
+	}
+	if _, err := s.EnqueueDeliveries(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ClaimDeliveries(ctx, store.ClaimOptions{Limit: users}); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := s.AppendWebchat(ctx, msgs, time.Time{})
+	if err != nil || slices.Contains(stored, false) {
+		t.Fatalf("append: %v, stored %v", err, stored)
+	}
+	if err := s.AckWebchat(ctx, acks, 10, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if got := delivery(t, s, ds, d.IdempotencyKey); got.Status != store.DeliveryDelivered {
+			t.Fatalf("delivery %s is %s after its ack", d.IdempotencyKey, got.Status)
+		}
 	}
 }
 
