@@ -55,6 +55,9 @@ type EngineOptions struct {
 	// FetchAttempts is how often a data file that cannot be fetched
 	// (network errors, 5xx) is tried before the trigger fails (default 3).
 	FetchAttempts int
+	// MaxAttempts is how often a failing fan-out job runs before the
+	// trigger fails (default 8; keep it below the queue's own limit).
+	MaxAttempts int
 	// Net guards data file fetches.
 	Net netguard.Options
 	// Deliveries is woken after deliveries are written; Jobs after jobs
@@ -81,6 +84,9 @@ func (o *EngineOptions) defaults() {
 	}
 	if o.FetchAttempts <= 0 {
 		o.FetchAttempts = 3
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 8
 	}
 	if o.Templates == nil {
 		o.Templates = template.New(template.Options{})
@@ -127,9 +133,9 @@ func Enqueue(ctx context.Context, tx store.Jobs, t store.Trigger) error {
 	return tx.EnqueueJob(ctx, &store.Job{Kind: JobKind, Key: fmt.Sprintf("%s:%d", JobKind, t.ID), Payload: payload})
 }
 
-// Run is the queue handler of JobKind: it runs steps from the trigger's
-// cursor until the fan-out ends or the budget is spent, then enqueues its
-// continuation.
+// Run is the queue handler of JobKind. Failures are retried by the queue;
+// a data file that cannot be fetched, or a fan-out that keeps failing,
+// fails the trigger instead.
 func (e *Engine) Run(ctx context.Context, job store.Job) error {
 	var p jobPayload
 	if err := json.Unmarshal(job.Payload, &p); err != nil {
@@ -145,6 +151,24 @@ func (e *Engine) Run(ctx context.Context, job store.Job) error {
 	if t.State != store.TriggerQueued && t.State != store.TriggerRunning {
 		return nil // a duplicate of a job that finished the trigger
 	}
+	err = e.fanOut(ctx, t)
+	var fe *fetchError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &fe) && (fe.permanent || job.Attempts >= e.opts.FetchAttempts):
+		return e.fail(ctx, t, fe.msg, nil)
+	case job.Attempts >= e.opts.MaxAttempts:
+		// Give up before the queue does, so the trigger does not stay
+		// running (and hold a place in the workspace's queue) forever.
+		return e.fail(ctx, t, "the fan-out kept failing", err)
+	}
+	return err
+}
+
+// fanOut runs steps from the trigger's cursor until the fan-out ends or
+// the budget is spent, then enqueues its continuation.
+func (e *Engine) fanOut(ctx context.Context, t store.Trigger) error {
 	log := e.log.With("trigger_id", t.ID, "broadcast_id", t.BroadcastID)
 	var req TriggerRequest
 	if err := json.Unmarshal(t.Request, &req); err != nil {
@@ -156,10 +180,6 @@ func (e *Engine) Run(ctx context.Context, job store.Job) error {
 	}
 	src, err := e.source(ctx, t.WorkspaceID, &req, pl, t.Cursor)
 	if err != nil {
-		var fe *fetchError
-		if errors.As(err, &fe) && (fe.permanent || job.Attempts >= e.opts.FetchAttempts) {
-			return e.fail(ctx, t, fe.msg, nil)
-		}
 		return err
 	}
 	defer src.close()
@@ -168,10 +188,6 @@ func (e *Engine) Run(ctx context.Context, job store.Job) error {
 	for {
 		b, err := src.next(ctx)
 		if err != nil {
-			var fe *fetchError
-			if errors.As(err, &fe) && (fe.permanent || job.Attempts >= e.opts.FetchAttempts) {
-				return e.fail(ctx, t, fe.msg, nil)
-			}
 			return err
 		}
 		out := pl.render(ctx, e.opts.Templates, &req, b.items)
