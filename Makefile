@@ -43,7 +43,6 @@ test: build ## Run every test; the store suite runs on SQLite and on PostgreSQL 
 	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -vx 'github.com/switchboard-gw/switchboard/gateway/store/sqlstore')
 	@echo "store conformance suite (SQLite and PostgreSQL):"
 	$(GO) test $(TEST_FLAGS) -v $(STORE_PKG) | grep -E '^(--- [A-Z]+: Test[A-Za-z]+ |ok|FAIL|PASS$$)'
-	scripts/test-node.sh
 
 .PHONY: bench
 bench: build ## Run the benchmarks and print figures and ratios (BENCH_FLAGS=-recipients=1000000 for the big fan-out).

@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # make bench: every benchmark, printing figures and, where a physical limit
-# can be measured in the same run, the ratio to it. Flags after the script
-# name go to the fan-out benchmark (e.g. -recipients=1000000).
+# can be measured in the same run, the ratio to it.
+#   scripts/bench.sh                      fan-out to 100,000 people
+#   scripts/bench.sh -recipients=1000000  fan-out to 1,000,000
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+recipients=100000
+for arg in "$@"; do
+	case $arg in
+	-recipients=*) recipients=${arg#-recipients=} ;;
+	*) echo "bench.sh: unknown flag $arg" >&2; exit 2 ;;
+	esac
+done
 
 # Keep benchmark output: figures, ratios and the benchmarks' own log lines;
 # drop per-package boilerplate and gateway INFO logs.
@@ -15,7 +24,10 @@ section "Plugin round trip: Send through the gRPC plugin process vs the same cha
 go test -run '^$' -bench 'BenchmarkSend' -benchtime 2000x ./gateway/pluginhost/ | show
 
 section "Latency on SQLite, real webhook plugin, local sink (1,000 sequential requests)"
-go test -run '^$' -bench 'Latency' -benchtime 1x ./gateway/e2e/ | show
+go test -run '^$' -bench '^Benchmark(FlowTrigger|InboundReply)Latency$' -benchtime 1x ./gateway/e2e/ | show
+
+section "Web chat: flow_trigger → connected client, and many concurrent connections (memory per connection, broadcast to all)"
+go test -run '^$' -bench '^BenchmarkWebchat' -benchtime 1x -timeout 20m ./gateway/e2e/ | show
 
 section "Outbox on SQLite (and PostgreSQL when SWITCHBOARD_TEST_POSTGRES_URL is set): enqueue, claim, complete 1,000,000 rows"
 go test -run '^$' -bench 'BenchmarkOutbox' -benchtime 1x ./gateway/store/sqlstore/ | show
@@ -25,3 +37,6 @@ go test -run '^$' -bench 'BenchmarkHandle' ./gateway/conversation/ | show
 
 section "Liquid rendering per message"
 go test -run '^$' -bench 'BenchmarkRender' ./gateway/template/ | show
+
+section "Group trigger fan-out to $recipients people through the webhook plugin to a local sink, vs a plain Go HTTP client to the same sink"
+go test -run '^$' -bench 'BenchmarkFanout' -benchtime 1x -timeout 40m ./gateway/e2e/ -fanout.recipients "$recipients" | show
