@@ -54,9 +54,10 @@ type conn struct {
 	done       chan struct{} // closed by shutdown
 	writerDone chan struct{}
 
-	mu          sync.Mutex // guards the close fields
+	mu          sync.Mutex // guards the close fields and the read deadline
 	once        sync.Once
 	cancel      context.CancelFunc
+	closing     bool
 	closeCode   int // 0: no close frame to send
 	closeReason string
 	drainOut    bool // write what is queued before the close frame
@@ -169,13 +170,23 @@ func originAllowed(r *http.Request, allowed []string) bool {
 func (c *conn) shutdown(code int, reason string, drain bool) {
 	c.once.Do(func() {
 		c.mu.Lock()
-		c.closeCode, c.closeReason, c.drainOut = code, reason, drain
+		c.closing, c.closeCode, c.closeReason, c.drainOut = true, code, reason, drain
+		// Unblocks the reader; the client's close frame may still come.
+		_ = c.ws.NetConn().SetReadDeadline(time.Now().Add(drainWait))
 		c.mu.Unlock()
 		close(c.done)
 		c.cancel()
-		// Unblocks the reader; the client's close frame may still come.
-		_ = c.ws.NetConn().SetReadDeadline(time.Now().Add(drainWait))
 	})
+}
+
+// readDeadline sets the reader's deadline unless the connection is
+// closing, whose drain deadline stands.
+func (c *conn) readDeadline(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closing {
+		_ = c.ws.NetConn().SetReadDeadline(time.Now().Add(d))
+	}
 }
 
 // offer hands a stored message to the writer without waiting: a connection
@@ -204,7 +215,7 @@ func (c *conn) readLoop() {
 	l := c.svc.limits
 	defer c.end()
 	c.ws.SetReadLimit(l.MaxFrameBytes)
-	_ = c.ws.SetReadDeadline(time.Now().Add(l.HelloTimeout))
+	c.readDeadline(l.HelloTimeout)
 	c.ws.SetPongHandler(func(string) error { c.extend(); return nil })
 	for {
 		_, data, err := c.ws.ReadMessage()
@@ -238,15 +249,10 @@ func (c *conn) readLoop() {
 }
 
 // extend pushes the read deadline out once a session runs; before that the
-// hello timeout stands, and once closing, the drain deadline.
+// hello timeout stands.
 func (c *conn) extend() {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
 	if c.key.user != "" {
-		_ = c.ws.SetReadDeadline(time.Now().Add(c.svc.limits.PongWait))
+		c.readDeadline(c.svc.limits.PongWait)
 	}
 }
 
@@ -369,9 +375,9 @@ func (c *conn) end() {
 	c.shutdown(0, "", false)
 	<-c.writerDone
 	c.mu.Lock()
-	closing := c.closeCode != 0
+	sentClose := c.closeCode != 0
 	c.mu.Unlock()
-	if closing {
+	if sentClose {
 		// Read and discard until the client's close or drainWait, so it
 		// gets our close frame rather than a reset.
 		_, _ = io.Copy(io.Discard, c.ws.NetConn())
@@ -409,14 +415,14 @@ func (c *conn) writeLoop() {
 				return
 			}
 		case <-c.done:
-			c.closing(&started)
+			c.flushAndClose(&started)
 			return
 		}
 	}
 }
 
-// closing writes what is queued when asked to, then the close frame.
-func (c *conn) closing(started *bool) {
+// flushAndClose writes what is queued when asked to, then the close frame.
+func (c *conn) flushAndClose(started *bool) {
 	c.mu.Lock()
 	code, reason, drain := c.closeCode, c.closeReason, c.drainOut
 	c.mu.Unlock()
