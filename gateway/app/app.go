@@ -120,6 +120,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(delivery.Collectors()...)
+	reg.MustRegister(webchat.Collectors()...)
 	srv := &httpapi.Server{
 		Health: &httpapi.Health{Store: st, Plugins: a.pluginStatus},
 		Ingress: &httpapi.Ingress{

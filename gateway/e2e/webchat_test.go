@@ -390,6 +390,21 @@ func TestWebchatRefusesBadInput(t *testing.T) {
 		}
 	})
 
+	t.Run("metrics", func(t *testing.T) {
+		resp, err := http.Get(e.g.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{`switchboard_webchat_connections_closed_total{code="1009"}`,
+			`switchboard_webchat_connections_closed_total{code="1008"}`, `switchboard_webchat_frames_total{direction="dropped"}`} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/metrics has no %s", want)
+			}
+		}
+	})
+
 	t.Run("page and widget", func(t *testing.T) {
 		for path, want := range map[string]string{
 			"/channels/demo-web/":          `src="widget.js"`,

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,6 +60,7 @@ type conn struct {
 	cancel      context.CancelFunc
 	closing     bool
 	closeCode   int // 0: no close frame to send
+	closedWith  int // the close code the client got from the gateway, for metrics
 	closeReason string
 	drainOut    bool // write what is queued before the close frame
 
@@ -114,6 +116,7 @@ func (s *Service) serveSocket(w http.ResponseWriter, r *http.Request) {
 	// Both loops get goroutines of their own, and the handler returns: its
 	// goroutine's stack, grown deep under net/http, and the request are
 	// not kept for the life of the connection.
+	connectionsOpen.Inc()
 	go c.writeLoop()
 	go c.readLoop()
 }
@@ -171,6 +174,9 @@ func (c *conn) shutdown(code int, reason string, drain bool) {
 	c.once.Do(func() {
 		c.mu.Lock()
 		c.closing, c.closeCode, c.closeReason, c.drainOut = true, code, reason, drain
+		if code != 0 {
+			c.closedWith = code
+		}
 		// Unblocks the reader; the client's close frame may still come.
 		_ = c.ws.NetConn().SetReadDeadline(time.Now().Add(drainWait))
 		c.mu.Unlock()
@@ -223,6 +229,9 @@ func (c *conn) readLoop() {
 			switch {
 			case errors.Is(err, websocket.ErrReadLimit):
 				// gorilla has sent 1009 already.
+				c.mu.Lock()
+				c.closedWith = websocket.CloseMessageTooBig
+				c.mu.Unlock()
 				c.shutdown(0, "", false)
 				c.svc.log.Debug("web chat frame over the read limit", "channel", c.ch.ID, "limit", l.MaxFrameBytes)
 			case c.key.user == "" && isTimeout(err):
@@ -237,7 +246,9 @@ func (c *conn) readLoop() {
 			continue // closing: read on until the client's close frame
 		default:
 		}
+		framesTotal.WithLabelValues("in").Inc()
 		if !c.limiter.Allow() {
+			framesTotal.WithLabelValues("dropped").Inc()
 			if !c.floods.Allow() {
 				c.shutdown(websocket.ClosePolicyViolation, "too many frames", true)
 			}
@@ -375,8 +386,10 @@ func (c *conn) end() {
 	c.shutdown(0, "", false)
 	<-c.writerDone
 	c.mu.Lock()
-	sentClose := c.closeCode != 0
+	sentClose, closedWith := c.closeCode != 0, c.closedWith
 	c.mu.Unlock()
+	connectionsOpen.Dec()
+	connectionsClosed.WithLabelValues(strconv.Itoa(closedWith)).Inc()
 	if sentClose {
 		// Read and discard until the client's close or drainWait, so it
 		// gets our close frame rather than a reset.
@@ -495,5 +508,6 @@ func (c *conn) send(frame []byte) error {
 	if err := c.ws.SetWriteDeadline(time.Now().Add(c.svc.limits.WriteWait)); err != nil {
 		return err
 	}
+	framesTotal.WithLabelValues("out").Inc()
 	return c.ws.WriteMessage(websocket.TextMessage, frame)
 }
