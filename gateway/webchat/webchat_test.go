@@ -257,7 +257,7 @@ func TestSilentClientIsDropped(t *testing.T) {
 }
 
 func TestPingsKeepAReadingClient(t *testing.T) {
-	e := newEnv(t, Limits{PongWait: 100 * time.Millisecond})
+	e := newEnv(t, Limits{PongWait: 500 * time.Millisecond})
 	ws := e.dial(t)
 	write(t, ws, `{"hello":"ann"}`)
 	read(t, ws) // welcome
@@ -269,7 +269,7 @@ func TestPingsKeepAReadingClient(t *testing.T) {
 			}
 		}
 	}()
-	time.Sleep(500 * time.Millisecond) // five pong waits
+	time.Sleep(2500 * time.Millisecond) // five pong waits
 	if !e.svc.Connected("web", "ann") {
 		t.Fatal("a client answering pings was dropped")
 	}
