@@ -29,7 +29,7 @@ func (c *Channel) sendOne(ctx context.Context, out sdk.Outbound) (string, error)
 	if out.Content.Type == message.TypeTyping {
 		return "", nil // bots have no typing indicator in the Web API
 	}
-	channel, err := in.destination(ctx, out)
+	channel, user, err := in.destination(ctx, out)
 	if err != nil {
 		return "", err
 	}
@@ -41,31 +41,52 @@ func (c *Channel) sendOne(ctx context.Context, out sdk.Outbound) (string, error)
 	}
 	ch, ts, err := in.api.PostMessageContext(ctx, channel, opts...)
 	if err != nil {
-		return "", classify(err)
+		se := classify(err)
+		if user != "" && se.Code == "channel_not_found" {
+			in.dms.Delete(user) // the DM is gone; a later message opens it again
+			return "", unknownUser(se)
+		}
+		return "", se
 	}
 	return ch + ":" + ts, nil
 }
 
 // destination is where to post: ReplyTo (the conversation the user wrote
 // in) when set, else the recipient. A user id (U…, W…) is not a channel, so
-// its DM is opened with conversations.open first, once per user.
-func (in *instance) destination(ctx context.Context, out sdk.Outbound) (string, error) {
+// its DM is opened with conversations.open first, once per user; user is
+// then that user id.
+func (in *instance) destination(ctx context.Context, out sdk.Outbound) (channel, user string, err error) {
 	to := out.ReplyTo
 	if to == "" {
 		to = out.Recipient
 	}
 	if !strings.HasPrefix(to, "U") && !strings.HasPrefix(to, "W") {
-		return to, nil
+		return to, "", nil
 	}
 	if ch, ok := in.dms.Load(to); ok {
-		return ch.(string), nil
+		return ch.(string), to, nil
 	}
 	ch, _, _, err := in.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{to}})
 	if err != nil {
-		return "", classify(err)
+		se := classify(err)
+		if unknownUserErrors[se.Code] {
+			return "", "", unknownUser(se)
+		}
+		return "", "", se
 	}
 	in.dms.Store(to, ch.ID)
-	return ch.ID, nil
+	return ch.ID, to, nil
+}
+
+// unknownUserErrors are Slack's answers to conversations.open for a user
+// the bot cannot write to: deleted, deactivated or invisible to the app.
+var unknownUserErrors = map[string]bool{"user_not_found": true, "user_disabled": true, "user_not_visible": true}
+
+// unknownUser reports a user Slack cannot reach by DM with the gateway's
+// reason code, so the gateway says the user is unreachable rather than
+// that Slack rejected the message; Slack's own code stays in the message.
+func unknownUser(se *sdk.SendError) *sdk.SendError {
+	return sdk.Permanent("unknown_user", "Slack: "+se.Code)
 }
 
 // defaultRetryAfter is used for a 429 that names no wait: Slack's limits

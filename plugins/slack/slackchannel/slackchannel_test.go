@@ -337,8 +337,25 @@ func TestProactiveSendToUnknownUserIsPermanent(t *testing.T) {
 	h := setup(t)
 	h.fake.SetTargetError("U404", "user_not_found")
 	res := h.send(t, sdk.Outbound{Recipient: "U404", Content: message.Text("hi")})
-	if sdk.KindOf(res[0].Err) != sdk.KindPermanent {
-		t.Fatalf("got %v", res[0].Err)
+	var se *sdk.SendError
+	if !errors.As(res[0].Err, &se) || se.Kind != sdk.KindPermanent || se.Code != "unknown_user" || !strings.Contains(se.Message, "user_not_found") {
+		t.Fatalf("got %v, want permanent unknown_user naming Slack's user_not_found", res[0].Err)
+	}
+	// A DM that disappeared after it was opened: the user is unreachable,
+	// and the next message opens the DM again.
+	h.send(t, sdk.Outbound{Recipient: "U2", Content: message.Text("hi")})
+	h.fake.SetTargetError(slackfake.DMChannel("U2"), "channel_not_found")
+	res = h.send(t, sdk.Outbound{Recipient: "U2", Content: message.Text("again")})
+	if !errors.As(res[0].Err, &se) || se.Code != "unknown_user" {
+		t.Fatalf("post to a vanished DM: %v, want unknown_user", res[0].Err)
+	}
+	h.fake.SetTargetError(slackfake.DMChannel("U2"), "")
+	h.clock.Advance(time.Second)
+	if res = h.send(t, sdk.Outbound{Recipient: "U2", Content: message.Text("back")}); res[0].Err != nil {
+		t.Fatalf("after the DM is back: %v", res[0].Err)
+	}
+	if n := len(h.fake.Calls("conversations.open")); n != 3 {
+		t.Fatalf("conversations.open called %d times, want 3 (the vanished DM is opened again)", n)
 	}
 }
 

@@ -80,9 +80,14 @@ func (in *instance) send(ctx context.Context, chat string, cl call) (string, err
 //
 //	429                      rate_limited after parameters.retry_after
 //	401, 404 (token in path) auth
-//	403 blocked/kicked/...   permanent: bot_blocked, user_deactivated, bot_kicked, cant_initiate, forbidden
-//	400                      permanent: chat_not_found, message_too_long, cant_parse_entities, bad_request
+//	403 blocked/kicked/...   permanent: bot_blocked, unknown_user, bot_kicked, not_connected, forbidden
+//	400                      permanent: unknown_user, message_too_long, cant_parse_entities, bad_request
 //	5xx, network             transient
+//
+// bot_blocked, unknown_user and not_connected are the gateway's reasons for
+// a user it cannot reach (a broadcast result says unreachable, not that
+// Telegram rejected the message); Telegram's description stays in the
+// message.
 func classify(err error) *sdk.SendError {
 	var ae *apiError
 	if !errors.As(err, &ae) {
@@ -112,13 +117,13 @@ func classify(err error) *sdk.SendError {
 var (
 	forbiddenCodes = [][2]string{
 		{"bot was blocked by the user", "bot_blocked"},
-		{"user is deactivated", "user_deactivated"},
+		{"user is deactivated", "unknown_user"}, // the account was deleted
 		{"bot was kicked", "bot_kicked"},
 		{"bot is not a member", "bot_kicked"},
-		{"can't initiate conversation", "cant_initiate"},
+		{"can't initiate conversation", "not_connected"}, // the user never started the bot
 	}
 	badRequestCodes = [][2]string{
-		{"chat not found", "chat_not_found"},
+		{"chat not found", "unknown_user"},
 		{"message is too long", "message_too_long"},
 		{"caption is too long", "message_too_long"},
 		{"can't parse entities", "cant_parse_entities"},

@@ -279,7 +279,10 @@ func TestErrorClassification(t *testing.T) {
 		{"blocked", func(f *telegramfake.Server) { f.BlockChat("5") }, sdk.KindPermanent, "bot_blocked", 0},
 		{"chat not found", func(f *telegramfake.Server) {
 			f.FailNext("sendMessage", telegramfake.Failure{Status: 400, Description: "Bad Request: chat not found"})
-		}, sdk.KindPermanent, "chat_not_found", 0},
+		}, sdk.KindPermanent, "unknown_user", 0},
+		{"never started", func(f *telegramfake.Server) {
+			f.FailNext("sendMessage", telegramfake.Failure{Status: 403, Description: "Forbidden: bot can't initiate conversation with a user"})
+		}, sdk.KindPermanent, "not_connected", 0},
 		{"revoked", func(f *telegramfake.Server) { f.RevokeToken() }, sdk.KindAuth, "unauthorized", 0},
 		{"500", func(f *telegramfake.Server) {
 			f.FailNext("sendMessage", telegramfake.Failure{Status: 500, Description: "Internal Server Error"})

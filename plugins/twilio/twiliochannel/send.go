@@ -132,16 +132,22 @@ const queueFullBackoff = 30 * time.Second
 
 // permanentCodes are create errors that no retry can fix.
 var permanentCodes = map[int]bool{
-	21211: true, // invalid To
 	21408: true, // no permission to send to this region
 	21606: true, // From cannot send to this destination
-	21610: true, // recipient replied STOP
 	21612: true, // cannot route to this number
-	21614: true, // To is not a mobile number
 	21617: true, // body too long
 	21602: true, // body required
 	21603: true, // From required
 	21660: true, // From does not belong to the account
+}
+
+// unreachableCodes are create errors that mean the number cannot be reached,
+// with the gateway's reason for them: a broadcast result then says
+// unreachable rather than that Twilio rejected the message.
+var unreachableCodes = map[int]string{
+	21610: "bot_blocked",  // the recipient replied STOP
+	21211: "unknown_user", // not a valid phone number
+	21614: "unknown_user", // not a mobile number
 }
 
 // classify turns a twilio-go error into a typed send error. twilio-go hides
@@ -171,6 +177,8 @@ func classify(err error, tr *transport) *sdk.SendError {
 		return sdk.AuthError(code, te.Message)
 	case te.Status >= 500:
 		return sdk.Transient(code, te.Message)
+	case unreachableCodes[te.Code] != "":
+		return sdk.Permanent(unreachableCodes[te.Code], code+": "+te.Message)
 	case permanentCodes[te.Code] || te.Status >= 400:
 		return sdk.Permanent(code, te.Message)
 	default:

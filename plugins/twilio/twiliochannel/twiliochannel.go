@@ -38,7 +38,10 @@ type Channel struct {
 	pacers    sync.Map // account sid + sender → *rate.Limiter
 }
 
-var _ sdk.Channel = (*Channel)(nil)
+var (
+	_ sdk.Channel       = (*Channel)(nil)
+	_ sdk.HealthChecker = (*Channel)(nil)
+)
 
 // New returns a Twilio channel plugin. A nil client means a client with a
 // 15 s timeout that does not follow redirects (twilio-go's default).
@@ -97,6 +100,14 @@ var configSchema = json.RawMessage(`{
 // characters per message. The global limit is the default sender
 // throughput, one message per second (a US long code); see Configure for
 // faster senders.
+//
+// Send takes one message at a time. Twilio's 429 (20429) and 21611 are the
+// sender's or the account's, not the recipient's, while the SDK has a batch
+// go on to the other recipients after a rate-limited one: with more than one
+// message per batch, the next request could reach Twilio before the
+// retry-after it gave. One message per Send lets the gateway pause the
+// channel first, and costs nothing, since the sender's pace serialises the
+// requests anyway.
 func (c *Channel) Describe(context.Context) (sdk.Description, error) {
 	return sdk.Description{
 		Name:            Name,
@@ -105,6 +116,7 @@ func (c *Channel) Describe(context.Context) (sdk.Description, error) {
 		Capabilities:    sdk.Capabilities{MaxTextLength: maxBody, DeliveryReceipts: true},
 		RateLimits:      sdk.RateLimits{Global: sdk.Rate{Count: 1, Per: time.Second}},
 		ConfigSchema:    configSchema,
+		MaxBatch:        1,
 	}, nil
 }
 
@@ -167,4 +179,28 @@ func (c *Channel) pacer(key string, mps int) *rate.Limiter {
 	lim := l.(*rate.Limiter)
 	lim.SetLimit(rate.Limit(mps))
 	return lim
+}
+
+// CheckHealth fetches the account: credentials Twilio refuses (a rotated
+// auth token, 20003) or an account that is not active (suspended, closed)
+// make the channel unhealthy, with Twilio's code and message as the reason.
+// An unreachable Twilio is an error, not a verdict on the credentials.
+func (c *Channel) CheckHealth(ctx context.Context, channelID string) (sdk.Health, error) {
+	in, err := c.instances.Get(channelID)
+	if err != nil {
+		return sdk.Health{}, err
+	}
+	api, tr := in.api(ctx, c.http)
+	acct, err := api.FetchAccount(in.accountSID)
+	if err != nil {
+		se := classify(err, tr)
+		if se.Kind == sdk.KindAuth || se.Kind == sdk.KindPermanent {
+			return sdk.Health{OK: false, Reason: se.Code + ": " + se.Message}, nil
+		}
+		return sdk.Health{}, fmt.Errorf("twilio health check: %w", se)
+	}
+	if acct.Status != nil && *acct.Status != "active" {
+		return sdk.Health{OK: false, Reason: "account is " + *acct.Status}, nil
+	}
+	return sdk.Health{OK: true}, nil
 }

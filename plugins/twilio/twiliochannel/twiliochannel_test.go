@@ -296,9 +296,10 @@ func TestErrorClassification(t *testing.T) {
 		kind   sdk.ErrorKind
 		code   string
 	}{
-		{"invalid To", "12345", func(*twiliofake.Server) {}, sdk.KindPermanent, "21211"},
-		{"STOP", user, func(f *twiliofake.Server) { f.SetRecipientError(user, 21610) }, sdk.KindPermanent, "21610"},
-		{"landline", user, func(f *twiliofake.Server) { f.SetRecipientError(user, 21614) }, sdk.KindPermanent, "21614"},
+		{"invalid To", "12345", func(*twiliofake.Server) {}, sdk.KindPermanent, "unknown_user"},
+		{"STOP", user, func(f *twiliofake.Server) { f.SetRecipientError(user, 21610) }, sdk.KindPermanent, "bot_blocked"},
+		{"landline", user, func(f *twiliofake.Server) { f.SetRecipientError(user, 21614) }, sdk.KindPermanent, "unknown_user"},
+		{"cannot route", user, func(f *twiliofake.Server) { f.SetRecipientError(user, 21612) }, sdk.KindPermanent, "21612"},
 		{"auth", user, func(f *twiliofake.Server) { f.RevokeToken() }, sdk.KindAuth, "20003"},
 		{"503", user, func(f *twiliofake.Server) {
 			f.FailNext(twiliofake.Failure{Status: 503, Code: 20503, Message: "Service unavailable"})
@@ -317,6 +318,23 @@ func TestErrorClassification(t *testing.T) {
 				t.Fatalf("got %v, want %s (%s)", res[0].Err, tc.kind, tc.code)
 			}
 		})
+	}
+}
+
+func TestCheckHealth(t *testing.T) {
+	h := setup(t, twiliofake.Options{}, nil)
+	ctx := context.Background()
+	if got, err := h.plugin.CheckHealth(ctx, channelID); err != nil || !got.OK {
+		t.Fatalf("healthy channel: %+v, %v", got, err)
+	}
+	h.fake.RevokeToken()
+	got, err := h.plugin.CheckHealth(ctx, channelID)
+	if err != nil || got.OK || !strings.HasPrefix(got.Reason, "20003: ") {
+		t.Fatalf("revoked token: %+v, %v, want unhealthy with 20003", got, err)
+	}
+	h.fake.Close() // Twilio unreachable: no verdict on the credentials
+	if _, err := h.plugin.CheckHealth(ctx, channelID); err == nil {
+		t.Fatal("an unreachable Twilio gave a health verdict")
 	}
 }
 

@@ -4,7 +4,8 @@
 // signed inbound SMS webhooks. It speaks Twilio's wire format, so the
 // gateway's end-to-end tests can use it too.
 //
-// The server checks Basic auth (20003), E.164 To (21211), a sender
+// The server checks Basic auth (20003, also on the Accounts resource that
+// health checks fetch), E.164 To (21211), a sender
 // (21603), a body or media (21602) and Body ≤ 1,600 characters (21617);
 // answers 201 with an "SM…" sid, status queued and GSM-7/UCS-2 segment
 // counts; limits each sender to one request per interval (429, code 20429,
@@ -99,6 +100,8 @@ func New(opts Options) *Server {
 	s := &Server{opts: opts, limiter: fakekit.NewLimiter(max(opts.PerSender, 0))}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2010-04-01/Accounts/{sid}/Messages.json", s.createMessage)
+	// ServeMux wildcards are whole segments: {resource} is "<sid>.json".
+	mux.HandleFunc("GET /2010-04-01/Accounts/{resource}", s.fetchAccount)
 	s.srv = httptest.NewServer(mux)
 	return s
 }
@@ -165,18 +168,41 @@ func (s *Server) SendStatus(ctx context.Context, sid, status string, errorCode i
 
 var e164 = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
 
-func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
-	now := s.opts.Clock.Now()
+// authorize answers a request whose credentials or account (sid, from
+// the path) are wrong and reports whether it did.
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request, sid string) (refused bool) {
 	user, pass, ok := r.BasicAuth()
 	s.mu.Lock()
 	revoked := s.revoked
 	s.mu.Unlock()
 	if !ok || user != s.opts.AccountSID || pass != s.opts.AuthToken || revoked {
 		writeError(w, Failure{Status: http.StatusUnauthorized, Code: 20003, Message: "Authenticate"}, 0)
+		return true
+	}
+	if sid != s.opts.AccountSID {
+		writeError(w, Failure{Status: http.StatusNotFound, Code: 20404, Message: "The requested resource was not found"}, 0)
+		return true
+	}
+	return false
+}
+
+// fetchAccount answers the Accounts resource, which the plugin's health
+// check reads.
+func (s *Server) fetchAccount(w http.ResponseWriter, r *http.Request) {
+	sid, _ := strings.CutSuffix(r.PathValue("resource"), ".json")
+	if s.authorize(w, r, sid) {
 		return
 	}
-	if r.PathValue("sid") != s.opts.AccountSID {
-		writeError(w, Failure{Status: http.StatusNotFound, Code: 20404, Message: "The requested resource was not found"}, 0)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"sid": s.opts.AccountSID, "friendly_name": "Fake account", "status": "active", "type": "Full",
+		"uri": "/2010-04-01/Accounts/" + s.opts.AccountSID + ".json",
+	})
+}
+
+func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
+	now := s.opts.Clock.Now()
+	if s.authorize(w, r, r.PathValue("sid")) {
 		return
 	}
 	if err := r.ParseForm(); err != nil {
