@@ -8,7 +8,10 @@
 //   - messages to one recipient go out in order (the store claims only the
 //     oldest pending delivery per recipient);
 //   - no request reaches a platform before a retry-after it gave has passed:
-//     a rate-limited answer pauses the whole channel until then;
+//     a rate-limited answer pauses the whole channel until then, batches
+//     already scheduled included;
+//   - a recipient's spacing counts from when its last send returned, not
+//     from the slot it was scheduled in;
 //   - transient failures retry with capped exponential backoff up to
 //     Options.MaxAttempts; permanent ones fail at once with their reason;
 //   - rate-limit waits never use up attempts.
@@ -196,6 +199,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 type batch struct {
 	channel store.Channel
 	plugin  sdk.Channel
+	state   *channelState
 	items   []store.Delivery
 	start   time.Time
 }
@@ -240,12 +244,18 @@ func (p *Pipeline) dispatch(ctx context.Context, ds []store.Delivery, sem chan s
 		}
 		ready, snoozed := st.schedule(group, now, p.opts.Horizon)
 		for _, s := range snoozed {
-			early = append(early, store.DeliveryResult{ID: s.d.ID, Status: store.DeliveryRetrying, Reason: ReasonThrottled,
-				NextAttemptAt: s.at, At: now})
+			early = append(early, throttled(s.d, s.at, now))
 		}
 		for len(ready) > 0 {
-			n := min(size, len(ready))
-			b := batch{channel: ch, plugin: plug, start: ready[n-1].at}
+			// A batch goes out when its last delivery may, so it takes
+			// only those due within a poll interval of its first: a
+			// delivery due now must not wait for another recipient's
+			// turn a second later.
+			n := 1
+			for n < min(size, len(ready)) && !ready[n].at.After(ready[0].at.Add(p.opts.PollInterval)) {
+				n++
+			}
+			b := batch{channel: ch, plugin: plug, state: st, start: ready[n-1].at}
 			for _, s := range ready[:n] {
 				b.items = append(b.items, s.d)
 			}
@@ -257,16 +267,36 @@ func (p *Pipeline) dispatch(ctx context.Context, ds []store.Delivery, sem chan s
 		p.complete(ctx, early)
 	}
 	for _, b := range batches {
-		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
-			defer func() { <-sem; wg.Done() }()
+			defer wg.Done()
 			if wait := b.start.Sub(p.opts.Now()); wait > 0 {
 				time.Sleep(wait)
+			}
+			// Take a worker only once it is the batch's turn, so batches
+			// waiting for theirs do not hold back those that are due.
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			// A rate-limited answer may have paused the channel since the
+			// batch was scheduled: hand it back until the pause ends
+			// rather than send before the platform's retry-after.
+			if now, end := p.opts.Now(), b.state.pauseEnd(); end.After(now) {
+				rs := make([]store.DeliveryResult, len(b.items))
+				for i, d := range b.items {
+					rs[i] = throttled(d, end, now)
+				}
+				p.complete(ctx, rs)
+				return
 			}
 			p.send(ctx, b)
 		}()
 	}
+}
+
+// throttled puts d back in the store until at, without using an attempt:
+// the channel's limits (or the platform's retry-after) hold it back.
+func throttled(d store.Delivery, at, now time.Time) store.DeliveryResult {
+	return store.DeliveryResult{ID: d.ID, Status: store.DeliveryRetrying, Reason: ReasonThrottled, NextAttemptAt: at, At: now}
 }
 
 func (p *Pipeline) send(ctx context.Context, b batch) {
@@ -286,6 +316,7 @@ func (p *Pipeline) send(ctx context.Context, b batch) {
 		err = fmt.Errorf("plugin %s returned %d results for %d messages", b.channel.Type, len(results), len(out))
 	}
 	now := p.opts.Now()
+	b.state.sent(b.items, now)
 	rs := make([]store.DeliveryResult, len(b.items))
 	for i, d := range b.items {
 		sendErr := err

@@ -22,13 +22,14 @@ type fakeChannel struct {
 	calls []time.Time
 	// script returns the error for the n-th send (0-based) of a message
 	// text; nil means success.
-	script func(text string, n int) error
-	counts map[string]int
-	limits sdk.RateLimits
+	script   func(text string, n int) error
+	counts   map[string]int
+	limits   sdk.RateLimits
+	maxBatch int
 }
 
 func (f *fakeChannel) Describe(context.Context) (sdk.Description, error) {
-	return sdk.Description{Name: "fake", RateLimits: f.limits}, nil
+	return sdk.Description{Name: "fake", RateLimits: f.limits, MaxBatch: f.maxBatch}, nil
 }
 func (f *fakeChannel) Configure(context.Context, sdk.InstanceConfig) error { return nil }
 func (f *fakeChannel) HandleHTTP(context.Context, *sdk.HTTPRequest) (*sdk.HTTPResponse, error) {
@@ -257,6 +258,85 @@ func TestPipelineHonoursRetryAfterAcrossTheChannel(t *testing.T) {
 		if at.Before(limitedAt.Add(1500 * time.Millisecond)) {
 			t.Fatalf("call %d went out %s after the 429, before its retry-after of 1.5s", i+1, at.Sub(limitedAt))
 		}
+	}
+}
+
+// A batch scheduled before a 429 arrived, waiting for its turn under the
+// channel's pace, must not go out before that 429's retry-after either.
+func TestPipelineHoldsScheduledBatchesUntilTheRetryAfter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var limitedAt time.Time
+	fc := &fakeChannel{maxBatch: 1, limits: sdk.RateLimits{Global: sdk.Rate{Count: 2, Per: time.Second}}}
+	fc.script = func(text string, n int) error {
+		if text == "first" && n == 0 {
+			limitedAt = time.Now()
+			return sdk.RateLimited(1500*time.Millisecond, "ratelimited", "slow down")
+		}
+		return nil
+	}
+	e.enqueue(t, "u1", "first")
+	e.enqueue(t, "u2", "second") // scheduled 500ms after the first, in its own batch
+	run(t, e, &fakePlugins{ch: fc}, delivery.Options{}).Notify()
+	for _, k := range []string{"u1/first", "u2/second"} {
+		if d := waitFinal(t, e, k, 10*time.Second); d.Status != store.DeliverySent || d.Attempts != 1 {
+			t.Fatalf("%s = %s after %d counted attempts", k, d.Status, d.Attempts)
+		}
+	}
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	for i, at := range fc.calls[1:] {
+		if at.Before(limitedAt.Add(1500 * time.Millisecond)) {
+			t.Fatalf("call %d went out %s after the 429, before its retry-after of 1.5s", i+1, at.Sub(limitedAt))
+		}
+	}
+}
+
+// Each delivery goes out at its own turn under the channel's pace: one due
+// now is not held back for, nor sent together with, one due later.
+func TestPipelineSendsEachDeliveryAtItsTurn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	fc := &fakeChannel{limits: sdk.RateLimits{Global: sdk.Rate{Count: 10, Per: 3 * time.Second}}}
+	e.enqueue(t, "u1", "one")
+	e.enqueue(t, "u2", "two")
+	e.enqueue(t, "u3", "three")
+	run(t, e, &fakePlugins{ch: fc}, delivery.Options{}).Notify()
+	for _, k := range []string{"u1/one", "u2/two", "u3/three"} {
+		waitFinal(t, e, k, 10*time.Second)
+	}
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	// 300ms apart; allow half of that for scheduling delays.
+	for i := 1; i < len(fc.calls); i++ {
+		if gap := fc.calls[i].Sub(fc.calls[i-1]); gap < 150*time.Millisecond {
+			t.Fatalf("send %d went out %s after the previous one, under the channel's pace of one per 300ms", i, gap)
+		}
+	}
+}
+
+// A batch waiting for its turn does not take a worker: with one worker, a
+// delivery due now goes out before another recipient's that waits for its
+// per-recipient spacing.
+func TestPipelineWaitingBatchesDoNotHoldWorkers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	fc := &fakeChannel{limits: sdk.RateLimits{PerRecipient: sdk.Rate{Count: 1, Per: 800 * time.Millisecond}}}
+	e.enqueue(t, "u1", "a1", "a2")
+	run(t, e, &fakePlugins{ch: fc}, delivery.Options{Workers: 1}).Notify()
+	waitFinal(t, e, "u1/a1", 10*time.Second)
+	time.Sleep(100 * time.Millisecond) // a2 is claimed and waits for u1's spacing
+	e.enqueue(t, "u2", "b1")
+	waitFinal(t, e, "u2/b1", 10*time.Second)
+	waitFinal(t, e, "u1/a2", 10*time.Second)
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	var order []string
+	for _, o := range fc.sent {
+		order = append(order, o.Content.Text)
+	}
+	if fmt.Sprint(order) != "[a1 b1 a2]" {
+		t.Fatalf("sent %v, want b1 before a2, which waits for its turn", order)
 	}
 }
 

@@ -45,6 +45,13 @@ func (c *channelState) pause(until time.Time) {
 	}
 }
 
+// pauseEnd is when the latest retry-after ends.
+func (c *channelState) pauseEnd() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.pausedUntil
+}
+
 // schedule assigns each delivery its earliest send time. Those that fall
 // within horizon are returned ready, sorted by time; the rest are snoozed
 // and go back to the store until their time.
@@ -84,6 +91,26 @@ func (c *channelState) schedule(ds []store.Delivery, now time.Time, horizon time
 	}
 	sortByTime(ready)
 	return ready, snoozed
+}
+
+// sent restarts the spacing of the recipients of ds at now, when their Send
+// returned. A message may reach the platform well after its slot (its batch
+// waits for its last delivery's turn, the plugin paces or retries inside
+// Send), and the platform counts its per-recipient limit from when a message
+// arrived: spacing the next message from the slot would send it too early
+// and earn a 429, which pauses the whole channel.
+func (c *channelState) sent(ds []store.Delivery, now time.Time) {
+	if c.recipientEvery <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := now.Add(c.recipientEvery)
+	for _, d := range ds {
+		if next.After(c.next[d.Recipient]) {
+			c.next[d.Recipient] = next
+		}
+	}
 }
 
 // prune forgets recipients whose spacing has passed.

@@ -64,3 +64,17 @@ func TestUnlimitedChannelKeepsNoState(t *testing.T) {
 		t.Fatalf("ready %d snoozed %d tracked %d; want all ready and nothing tracked", len(ready), len(snoozed), len(st.next))
 	}
 }
+
+func TestRecipientSpacingStartsWhenTheMessageWentOut(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_000_000, 0)
+	st := newChannelState(sdk.RateLimits{PerRecipient: sdk.Rate{Count: 1, Per: time.Second}})
+	ready, _ := st.schedule([]store.Delivery{{ID: 1, Recipient: "a"}}, now, time.Second)
+	// Its batch went out 800ms after a's slot (it waited for another
+	// delivery's turn), and Send returned then.
+	st.sent([]store.Delivery{ready[0].d}, now.Add(800*time.Millisecond))
+	ready, snoozed := st.schedule([]store.Delivery{{ID: 2, Recipient: "a"}}, now.Add(900*time.Millisecond), 2*time.Second)
+	if len(snoozed) != 0 || len(ready) != 1 || !ready[0].at.Equal(now.Add(1800*time.Millisecond)) {
+		t.Fatalf("a's next message at %v, want a second after the first went out (+1.8s)", ready)
+	}
+}
