@@ -102,7 +102,7 @@ func (p *plan) render(ctx context.Context, tpl *template.Engine, req *TriggerReq
 	now := p.now()
 	for _, it := range items {
 		person := it.Person
-		vars := &template.Vars{Customer: customerVars(person), Trigger: triggerData(req.Data, it.data)}
+		vars := &template.Vars{Customer: inbound.CustomerVars(person), Trigger: triggerData(req.Data, it.data)}
 		for _, a := range p.actions {
 			key := store.TriggerDeliveryKey(p.triggerID, a.index, person.ID)
 			base := store.Delivery{WorkspaceID: person.WorkspaceID, PersonID: person.ID, IdempotencyKey: key,
@@ -171,16 +171,4 @@ func renderContent(ctx context.Context, src message.Content, fields []*template.
 		return message.Content{}, err
 	}
 	return c, nil
-}
-
-// customerVars is what templates see as customer.*: the attributes, plus
-// id and email.
-func customerVars(p store.Person) map[string]any {
-	vars := make(map[string]any, len(p.Attributes)+2)
-	for k, v := range p.Attributes {
-		vars[k] = v
-	}
-	vars["id"] = p.ID
-	vars["email"] = p.Email
-	return vars
 }

@@ -85,7 +85,7 @@ func (h *Handler) handle(ctx context.Context, ev Event) (conversation.Output, er
 	}
 	if person.ID != "" {
 		in.PersonID = person.ID
-		in.Customer = customerVars(person)
+		in.Customer = CustomerVars(person)
 	}
 	return h.Engine.Handle(ctx, in)
 }
@@ -115,9 +115,9 @@ func (h *Handler) person(ctx context.Context, ch store.Channel, ev Event) (store
 	return p, nil
 }
 
-// customerVars is what templates see as customer.*: the attributes, plus
+// CustomerVars is what templates see as customer.*: the attributes, plus
 // id and email.
-func customerVars(p store.Person) map[string]any {
+func CustomerVars(p store.Person) map[string]any {
 	vars := make(map[string]any, len(p.Attributes)+2)
 	for k, v := range p.Attributes {
 		vars[k] = v
