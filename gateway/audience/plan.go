@@ -129,7 +129,10 @@ func (p *plan) render(ctx context.Context, tpl *template.Engine, req *TriggerReq
 			case store.ActionFlow:
 				out.flows = append(out.flows, inbound.Event{Kind: inbound.KindFlowTrigger, WorkspaceID: person.WorkspaceID,
 					BotID: a.botID, ChannelID: base.ChannelID, UserID: base.Recipient, EventKey: key,
-					FlowID: a.Flow, StepID: a.Step, CloseFlows: a.CloseFlows, Metadata: vars.Trigger,
+					FlowID: a.Flow, StepID: a.Step, CloseFlows: a.CloseFlows, Trigger: vars.Trigger,
+					// Also metadata.*, which the conversation keeps for its
+					// later turns (trigger.* is for this turn only).
+					Metadata:   vars.Trigger,
 					SourceKind: "trigger", SourceID: src, Received: now})
 			case store.ActionAttributes:
 				attrs := make(map[string]any, len(a.Attributes))

@@ -161,8 +161,9 @@ func TestAudienceCustomerIODocExamples(t *testing.T) {
 }
 
 // TestAudienceFlowAndAttributeActions checks the other two actions: a bot
-// flow triggered per person (trigger data as metadata) and an attribute
-// update rendered per person.
+// flow triggered per person (its Liquid sees trigger.*, per-person data
+// merged over data, customer.*, and the data as metadata.* as well) and an
+// attribute update rendered per person.
 func TestAudienceFlowAndAttributeActions(t *testing.T) {
 	t.Parallel()
 	_, sink, c, _ := startAudience(t, gatewaytest.Options{Configure: noTriggerInterval})
@@ -173,10 +174,11 @@ func TestAudienceFlowAndAttributeActions(t *testing.T) {
 			map[string]any{"type": "attributes", "attributes": map[string]any{"last_promo": "{{ trigger.headline }}", "promos": 1}},
 		},
 	})
-	id := c.trigger(promo, map[string]any{"data": map[string]any{"headline": "Big sale"}, "ids": []string{"ann", "dan"}})
+	id := c.trigger(promo, map[string]any{"data": map[string]any{"headline": "Big sale", "code": "ALL"},
+		"per_user_data": []any{map[string]any{"id": "ann", "data": map[string]any{"code": "A1"}}, map[string]any{"id": "dan", "data": map[string]any{}}}})
 	sink.WaitFor(t, 1, 20*time.Second)
 	st := c.wait(promo, id)
-	if got := triggerTexts(sink, id); !reflect.DeepEqual(got, map[string]string{"ann": "Promo for Ann: Big sale"}) {
+	if got := triggerTexts(sink, id); !reflect.DeepEqual(got, map[string]string{"ann": "Promo for Ann: Big sale, code A1 (Big sale)"}) {
 		t.Fatalf("flow deliveries = %q", got)
 	}
 	counts := st["counts"].(map[string]any)

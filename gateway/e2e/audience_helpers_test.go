@@ -30,7 +30,7 @@ bots:
           - say: "Hello"
       - id: promo
         steps:
-          - say: "Promo for {{ customer.first_name }}: {{ metadata.headline }}"
+          - say: "Promo for {{ customer.first_name }}: {{ trigger.headline }}, code {{ trigger.code }} ({{ metadata.headline }})"
 channels:
   - name: news
     id: media-news

@@ -80,7 +80,7 @@ func (h *Handler) handle(ctx context.Context, ev Event) (conversation.Output, er
 		Kind: conversation.Kind(ev.Kind), WorkspaceID: ev.WorkspaceID, BotID: ev.BotID,
 		ChannelID: ev.ChannelID, ChannelType: ch.Type, UserID: ev.UserID, ReplyTo: ev.ReplyTo,
 		EventKey: ev.EventKey, Content: ev.Content, Profile: ev.Profile,
-		FlowID: ev.FlowID, StepID: ev.StepID, CloseFlows: ev.CloseFlows, Metadata: ev.Metadata,
+		FlowID: ev.FlowID, StepID: ev.StepID, CloseFlows: ev.CloseFlows, Metadata: ev.Metadata, Trigger: ev.Trigger,
 		SourceKind: ev.SourceKind, SourceID: ev.SourceID,
 	}
 	if person.ID != "" {

@@ -54,6 +54,9 @@ type Event struct {
 	StepID     string         `json:"step_id,omitempty"`
 	CloseFlows bool           `json:"close_flows,omitempty"`
 	Metadata   map[string]any `json:"metadata,omitempty"`
+	// Trigger is trigger.* for the turn a group-triggered broadcast's flow
+	// action starts (the trigger's data, per-person data merged over it).
+	Trigger map[string]any `json:"trigger,omitempty"`
 	// SourceKind/SourceID tag the deliveries the event produces
 	// ("reply"/conversation, "broadcast"/request id, "trigger"/trigger id).
 	SourceKind string    `json:"source_kind"`
