@@ -287,6 +287,10 @@ type Audience interface {
 	// ListTriggerErrors returns error lines from offset start, at most
 	// limit, and the offset of the next page (0 at the end).
 	ListTriggerErrors(ctx context.Context, triggerID int64, start, limit int) ([]string, int, error)
+	// ListTriggerFailures returns a trigger's failed deliveries, except
+	// those failed with reason except, in the order they failed (then by
+	// id): from offset start, at most limit.
+	ListTriggerFailures(ctx context.Context, triggerID int64, except string, start, limit int) ([]Delivery, error)
 	// CountTriggerDeliveries counts the deliveries of triggers by action,
 	// status and reason; actions is the number of actions of the
 	// broadcast, whose deliveries are told apart by idempotency key.

@@ -123,9 +123,13 @@ type Person struct {
 	WorkspaceID string
 	ID          string
 	Email       string // lower-cased; "" when unknown
-	Attributes  map[string]any
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// CioID is generated when the person is created and never changes:
+	// Customer.io's cio_id, which addresses a person whose id or email
+	// is being changed.
+	CioID      string
+	Attributes map[string]any
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Identity is a person's address on one channel.
@@ -143,6 +147,12 @@ type People interface {
 	// replaces the stored one.
 	UpsertPerson(ctx context.Context, p Person) (Person, error)
 	GetPerson(ctx context.Context, workspaceID, id string) (Person, error)
+	GetPersonByCioID(ctx context.Context, workspaceID, cioID string) (Person, error)
+	// RenamePerson changes a person's id; their cio id, email,
+	// attributes, identities, segment memberships and events go with
+	// them. Deliveries and conversations already made keep the old id. A
+	// newID in use is ErrConflict, an unknown id ErrNotFound.
+	RenamePerson(ctx context.Context, workspaceID, id, newID string) error
 	// FindPeopleByEmail returns every person with that email (compared
 	// case-insensitively), oldest first.
 	FindPeopleByEmail(ctx context.Context, workspaceID, email string) ([]Person, error)

@@ -490,6 +490,14 @@ func (s *Store) ListTriggerErrors(ctx context.Context, triggerID int64, start, l
 	return msgs, 0, nil
 }
 
+// ListTriggerFailures pages through a trigger's failed deliveries in the
+// order they failed, on the deliveries_failed_source index.
+func (s *Store) ListTriggerFailures(ctx context.Context, triggerID int64, except string, start, limit int) ([]store.Delivery, error) {
+	return list(ctx, s, "list trigger failures", scanDelivery, `SELECT `+deliveryCols+` FROM deliveries
+		WHERE source_kind = 'trigger' AND source_id = ? AND status = 'failed' AND reason <> ?
+		ORDER BY updated_at, id LIMIT ? OFFSET ?`, strconv.FormatInt(triggerID, 10), except, limitOrDefault(limit), start)
+}
+
 // --- person events ---
 
 // RecordPersonEvent stores a tracked event of an existing person.

@@ -2,6 +2,10 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -11,18 +15,27 @@ import (
 	"github.com/switchboard-gw/switchboard/gateway/store"
 )
 
-const personCols = `workspace_id, id, email, attributes, created_at, updated_at`
+const personCols = `workspace_id, id, email, attributes, created_at, updated_at, cio_id`
 
 func scanPerson(r scanner) (store.Person, error) {
 	var p store.Person
 	var attrs jsonCol
 	var created, updated int64
-	if err := r.Scan(&p.WorkspaceID, &p.ID, &p.Email, &attrs, &created, &updated); err != nil {
+	// NULL only inside a rename's transaction.
+	var cio sql.NullString
+	if err := r.Scan(&p.WorkspaceID, &p.ID, &p.Email, &attrs, &created, &updated, &cio); err != nil {
 		return p, err
 	}
-	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
+	p.CreatedAt, p.UpdatedAt, p.CioID = fromMicros(created), fromMicros(updated), cio.String
 	p.Attributes = map[string]any{}
 	return p, attrs.into(&p.Attributes)
+}
+
+// newCioID returns a random cio id: 16 hex digits, like the migration's.
+func newCioID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b) // never fails (it crashes the program instead)
+	return hex.EncodeToString(b)
 }
 
 // UpsertPerson creates the person (ID generated when empty) or merges
@@ -38,8 +51,8 @@ func (s *Store) UpsertPerson(ctx context.Context, p store.Person) (store.Person,
 	err := s.tx(ctx, func(tx *Store) error {
 		// Insert-if-missing first, so that the row exists and can be
 		// locked even when another node creates the same person now.
-		if _, err := tx.exec(ctx, `INSERT INTO people (`+personCols+`) VALUES (?, ?, '', '{}', ?, ?)
-			ON CONFLICT (workspace_id, id) DO NOTHING`, p.WorkspaceID, p.ID, now, now); err != nil {
+		if _, err := tx.exec(ctx, `INSERT INTO people (`+personCols+`) VALUES (?, ?, '', '{}', ?, ?, ?)
+			ON CONFLICT (workspace_id, id) DO NOTHING`, p.WorkspaceID, p.ID, now, now, newCioID()); err != nil {
 			return err
 		}
 		cur, err := getOne(ctx, tx, "read", scanPerson, `SELECT `+personCols+` FROM people
@@ -85,6 +98,54 @@ func (s *Store) GetPerson(ctx context.Context, workspaceID, id string) (store.Pe
 		`SELECT `+personCols+` FROM people WHERE workspace_id = ? AND id = ?`, workspaceID, id)
 }
 
+// GetPersonByCioID returns the workspace's person with that cio id.
+func (s *Store) GetPersonByCioID(ctx context.Context, workspaceID, cioID string) (store.Person, error) {
+	return getOne(ctx, s, "get person cio_"+cioID, scanPerson,
+		`SELECT `+personCols+` FROM people WHERE workspace_id = ? AND cio_id = ?`, workspaceID, cioID)
+}
+
+// RenamePerson gives a person a new id. The key cannot be updated in
+// place (the foreign keys to it do not cascade updates), so a copy under
+// the new id takes over the rows that refer to the person, then the old
+// row goes; the cio id is moved last, as it is unique.
+func (s *Store) RenamePerson(ctx context.Context, workspaceID, id, newID string) error {
+	err := s.tx(ctx, func(tx *Store) error {
+		cur, err := getOne(ctx, tx, "read", scanPerson, `SELECT `+personCols+` FROM people
+			WHERE workspace_id = ? AND id = ?`+tx.d.lockForUpdate(), workspaceID, id)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.GetPerson(ctx, workspaceID, newID); err == nil {
+			return fmt.Errorf("id %s is taken: %w", newID, store.ErrConflict)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		steps := []struct {
+			query string
+			args  []any
+		}{
+			{`UPDATE people SET cio_id = NULL WHERE workspace_id = ? AND id = ?`, []any{workspaceID, id}},
+			{`INSERT INTO people (` + personCols + `) SELECT workspace_id, ?, email, attributes, created_at, ?, NULL
+				FROM people WHERE workspace_id = ? AND id = ?`, []any{newID, micros(s.now()), workspaceID, id}},
+			{`UPDATE identities SET person_id = ? WHERE workspace_id = ? AND person_id = ?`, []any{newID, workspaceID, id}},
+			{`UPDATE segment_members SET person_id = ? WHERE workspace_id = ? AND person_id = ?`, []any{newID, workspaceID, id}},
+			{`UPDATE person_events SET person_id = ? WHERE workspace_id = ? AND person_id = ?`, []any{newID, workspaceID, id}},
+			{`DELETE FROM people WHERE workspace_id = ? AND id = ?`, []any{workspaceID, id}},
+			{`UPDATE people SET cio_id = ? WHERE workspace_id = ? AND id = ?`, []any{cur.CioID, workspaceID, newID}},
+		}
+		for _, st := range steps {
+			if _, err := tx.exec(ctx, st.query, st.args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("rename person %s: %w", id, err)
+	}
+	return nil
+}
+
 // FindPeopleByEmail returns the workspace's people with that email, oldest
 // first.
 func (s *Store) FindPeopleByEmail(ctx context.Context, workspaceID, email string) ([]store.Person, error) {
@@ -119,7 +180,7 @@ func (s *Store) LinkIdentity(ctx context.Context, id store.Identity) error {
 // PersonByIdentity finds who owns an address on a channel.
 func (s *Store) PersonByIdentity(ctx context.Context, channelID, address string) (store.Person, error) {
 	return getOne(ctx, s, "person by identity", scanPerson, `SELECT p.workspace_id, p.id, p.email, p.attributes,
-		p.created_at, p.updated_at FROM identities i
+		p.created_at, p.updated_at, p.cio_id FROM identities i
 		JOIN people p ON p.workspace_id = i.workspace_id AND p.id = i.person_id
 		WHERE i.channel_id = ? AND i.address = ?`, channelID, address)
 }

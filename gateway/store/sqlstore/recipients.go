@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -189,7 +190,7 @@ func (c *filterSQL) attribute(a *store.AttributeCond) error {
 func (s *Store) ListRecipients(ctx context.Context, q store.RecipientQuery) ([]store.Recipient, error) {
 	var b strings.Builder
 	var args []any
-	b.WriteString(`SELECT p.workspace_id, p.id, p.email, p.attributes, p.created_at, p.updated_at`)
+	b.WriteString(`SELECT p.workspace_id, p.id, p.email, p.attributes, p.created_at, p.updated_at, p.cio_id`)
 	for _, ch := range q.Channels {
 		b.WriteString(`, COALESCE((SELECT MIN(i.address) FROM identities i WHERE i.workspace_id = p.workspace_id
 			AND i.person_id = p.id AND i.channel_id = ?), '')`)
@@ -223,15 +224,16 @@ func (s *Store) ListRecipients(ctx context.Context, q store.RecipientQuery) ([]s
 		var rc store.Recipient
 		var attrs jsonCol
 		var created, updated int64
+		var cio sql.NullString
 		rc.Addresses = make([]string, n)
-		dest := []any{&rc.Person.WorkspaceID, &rc.Person.ID, &rc.Person.Email, &attrs, &created, &updated}
+		dest := []any{&rc.Person.WorkspaceID, &rc.Person.ID, &rc.Person.Email, &attrs, &created, &updated, &cio}
 		for i := range rc.Addresses {
 			dest = append(dest, &rc.Addresses[i])
 		}
 		if err := r.Scan(dest...); err != nil {
 			return rc, err
 		}
-		rc.Person.CreatedAt, rc.Person.UpdatedAt = fromMicros(created), fromMicros(updated)
+		rc.Person.CreatedAt, rc.Person.UpdatedAt, rc.Person.CioID = fromMicros(created), fromMicros(updated), cio.String
 		rc.Person.Attributes = map[string]any{}
 		return rc, attrs.into(&rc.Person.Attributes)
 	}, b.String(), args...)

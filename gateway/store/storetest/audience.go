@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -28,6 +29,8 @@ func RunAudience(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FilterParity", testFilterParity},
 		{"RecipientPages", testRecipientPages},
 		{"TriggerCounts", testTriggerCounts},
+		{"TriggerFailures", testTriggerFailures},
+		{"CioIDs", testCioIDs},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -480,4 +483,135 @@ func testTriggerCounts(t *testing.T, s store.Store) {
 		must(t, err)
 		wantEqual(t, "no "+g.Type+" conversions", conv, []store.Conversion{{Action: -1, N: 0}})
 	}
+}
+
+func testTriggerFailures(t *testing.T, s store.Store) {
+	tn := seed(t, s, "a")
+	b := sampleBroadcast("a", "b")
+	must(t, s.CreateBroadcast(ctx(t), &b))
+	var triggers []store.Trigger
+	for range 2 {
+		tr := store.Trigger{WorkspaceID: "a", BroadcastID: b.ID, Broadcast: b}
+		must(t, s.CreateTrigger(ctx(t), &tr, store.TriggerLimits{}))
+		triggers = append(triggers, tr)
+	}
+	tr, other := triggers[0], triggers[1]
+	d := func(tr store.Trigger, person string, status store.DeliveryStatus, reason string) store.Delivery {
+		return store.Delivery{WorkspaceID: "a", ChannelID: tn.channel, Recipient: "addr-" + person, PersonID: person,
+			Content: message.Text("hi"), IdempotencyKey: store.TriggerDeliveryKey(tr.ID, 0, person), Status: status,
+			Reason: reason, SourceKind: "trigger", SourceID: fmt.Sprint(tr.ID)}
+	}
+	_, err := s.EnqueueDeliveries(ctx(t), []store.Delivery{
+		d(tr, "p0", store.DeliveryFailed, "render_error"), // failed by the fan-out: excepted
+		d(tr, "p1", store.DeliveryQueued, ""),
+		d(tr, "p2", store.DeliveryQueued, ""),
+		d(tr, "p3", store.DeliveryQueued, ""),
+		d(tr, "p4", store.DeliveryQueued, ""),
+		d(other, "p1", store.DeliveryQueued, ""),
+	})
+	must(t, err)
+	claimed, err := s.ClaimDeliveries(ctx(t), store.ClaimOptions{Limit: 10, Now: t0})
+	must(t, err)
+	// p1 fails last, p3 first: the list follows the failures, not the ids.
+	outcome := map[string]store.DeliveryResult{
+		"p1": {Status: store.DeliveryFailed, Reason: "unknown_user", LastError: "permanent (unknown_user): chat not found", At: t0.Add(3 * time.Second)},
+		"p2": {Status: store.DeliverySent, At: t0},
+		"p3": {Status: store.DeliveryFailed, Reason: "channel_rejected", LastError: "permanent (400): bad", At: t0.Add(time.Second)},
+		"p4": {Status: store.DeliveryFailed, Reason: "retries_exhausted", LastError: "transient: 503", At: t0.Add(2 * time.Second)},
+	}
+	var results []store.DeliveryResult
+	for _, c := range claimed {
+		r := outcome[c.PersonID]
+		if c.SourceID != fmt.Sprint(tr.ID) {
+			r = store.DeliveryResult{Status: store.DeliveryFailed, Reason: "unknown_user", At: t0}
+		}
+		r.ID, r.CountAttempt = c.ID, true
+		results = append(results, r)
+	}
+	must(t, s.CompleteDeliveries(ctx(t), results))
+
+	people := func(ds []store.Delivery) []string {
+		out := []string{}
+		for _, d := range ds {
+			out = append(out, d.PersonID+" "+d.Reason+" "+d.LastError)
+		}
+		return out
+	}
+	all, err := s.ListTriggerFailures(ctx(t), tr.ID, "render_error", 0, 10)
+	must(t, err)
+	wantEqual(t, "failures", people(all), []string{"p3 channel_rejected permanent (400): bad",
+		"p4 retries_exhausted transient: 503", "p1 unknown_user permanent (unknown_user): chat not found"})
+	page, err := s.ListTriggerFailures(ctx(t), tr.ID, "render_error", 1, 1)
+	must(t, err)
+	wantEqual(t, "second page", people(page), []string{"p4 retries_exhausted transient: 503"})
+	page, err = s.ListTriggerFailures(ctx(t), tr.ID, "render_error", 3, 10)
+	must(t, err)
+	wantEqual(t, "past the end", people(page), []string{})
+	with, err := s.ListTriggerFailures(ctx(t), tr.ID, "", 0, 1)
+	must(t, err)
+	wantEqual(t, "nothing excepted", people(with), []string{"p0 render_error "})
+}
+
+func testCioIDs(t *testing.T, s store.Store) {
+	tn := seed(t, s, "a")
+	seed(t, s, "b")
+	person(t, s, "a", "p1", "ann@example.com", map[string]any{"plan": "pro"})
+	person(t, s, "a", "p2", "", nil)
+	p1, err := s.GetPerson(ctx(t), "a", "p1")
+	must(t, err)
+	p2, err := s.GetPerson(ctx(t), "a", "p2")
+	must(t, err)
+	if len(p1.CioID) != 16 || p1.CioID == p2.CioID {
+		t.Fatalf("cio ids %q and %q, want two different 16-digit ids", p1.CioID, p2.CioID)
+	}
+	again, err := s.UpsertPerson(ctx(t), store.Person{WorkspaceID: "a", ID: "p1", Attributes: map[string]any{"seats": 2.0}})
+	must(t, err)
+	wantEqual(t, "cio id after an update", again.CioID, p1.CioID)
+	byCio, err := s.GetPersonByCioID(ctx(t), "a", p1.CioID)
+	must(t, err)
+	wantEqual(t, "person by cio id", byCio.ID, "p1")
+	_, err = s.GetPersonByCioID(ctx(t), "b", p1.CioID)
+	wantErr(t, err, store.ErrNotFound)
+
+	// Everything that refers to p1 follows it to its new id.
+	must(t, s.LinkIdentity(ctx(t), store.Identity{WorkspaceID: "a", PersonID: "p1", ChannelID: tn.channel, Address: "u1"}))
+	manual := store.Segment{WorkspaceID: "a", Name: "manual"}
+	must(t, s.CreateSegment(ctx(t), &manual))
+	_, err = s.AddSegmentMembers(ctx(t), "a", manual.ID, []string{"p1"})
+	must(t, err)
+	must(t, s.RecordPersonEvent(ctx(t), store.PersonEvent{WorkspaceID: "a", PersonID: "p1", Name: "purchase", At: t0.Add(time.Minute)}))
+	must(t, s.RenamePerson(ctx(t), "a", "p1", "p9"))
+	_, err = s.GetPerson(ctx(t), "a", "p1")
+	wantErr(t, err, store.ErrNotFound)
+	p9, err := s.GetPersonByCioID(ctx(t), "a", p1.CioID)
+	must(t, err)
+	if p9.ID != "p9" || p9.Email != "ann@example.com" || !p9.CreatedAt.Equal(p1.CreatedAt) ||
+		!reflect.DeepEqual(p9.Attributes, map[string]any{"plan": "pro", "seats": 2.0}) {
+		t.Fatalf("renamed person = %+v, want p9 with p1's cio id, email, attributes and creation", p9)
+	}
+	owner, err := s.PersonByIdentity(ctx(t), tn.channel, "u1")
+	must(t, err)
+	wantEqual(t, "identity owner", owner.ID, "p9")
+	wantEqual(t, "manual segment", recipientIDs(t, s, "a", &store.Filter{Segment: &store.SegmentRef{ID: manual.ID}}), []string{"p9"})
+	// The event moved too: it converts a delivery that reached p9.
+	b := sampleBroadcast("a", "b")
+	must(t, s.CreateBroadcast(ctx(t), &b))
+	tr := store.Trigger{WorkspaceID: "a", BroadcastID: b.ID, Broadcast: b}
+	must(t, s.CreateTrigger(ctx(t), &tr, store.TriggerLimits{}))
+	_, err = s.EnqueueDeliveries(ctx(t), []store.Delivery{{WorkspaceID: "a", ChannelID: tn.channel, Recipient: "u1",
+		PersonID: "p9", Content: message.Text("hi"), IdempotencyKey: store.TriggerDeliveryKey(tr.ID, 0, "p9"),
+		Status: store.DeliveryQueued, SourceKind: "trigger", SourceID: fmt.Sprint(tr.ID)}})
+	must(t, err)
+	claimed, err := s.ClaimDeliveries(ctx(t), store.ClaimOptions{Limit: 1, Now: t0})
+	must(t, err)
+	must(t, s.CompleteDeliveries(ctx(t), []store.DeliveryResult{{ID: claimed[0].ID, Status: store.DeliverySent, At: t0}}))
+	conv, err := s.CountConversions(ctx(t), "a", []int64{tr.ID}, 1, store.Goal{Type: store.GoalEvent, Event: "purchase"}, time.Hour)
+	must(t, err)
+	wantEqual(t, "conversions", conv, []store.Conversion{{Action: -1, N: 1}, {Action: 0, N: 1}})
+
+	wantErr(t, s.RenamePerson(ctx(t), "a", "p9", "p2"), store.ErrConflict)
+	wantErr(t, s.RenamePerson(ctx(t), "a", "ghost", "p3"), store.ErrNotFound)
+	got, err := s.ListRecipients(ctx(t), store.RecipientQuery{WorkspaceID: "a", IDs: []string{"p2"}})
+	must(t, err)
+	wantEqual(t, "recipient's cio id", got[0].Person.CioID, p2.CioID)
 }
