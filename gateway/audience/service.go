@@ -19,6 +19,7 @@ type ServiceStore interface {
 	store.People
 	ReviewStore
 	FanoutStore
+	SecretStore
 }
 
 // Options configure a Service. Zero values take Customer.io's limits.

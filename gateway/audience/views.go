@@ -110,7 +110,12 @@ func (s *Service) TriggerViews(ctx context.Context, ts []store.Trigger) ([]Trigg
 	}
 	for i := range views {
 		v := &views[i]
-		v.Done = v.Status == string(store.TriggerFailed) || (v.Status == string(store.TriggerProcessed) && v.Counts.Pending == 0)
+		finished := v.Status == string(store.TriggerFailed) || v.Status == string(store.TriggerProcessed)
+		v.Done = v.Status == string(store.TriggerFailed) || (finished && v.Counts.Pending == 0)
+		if finished {
+			// What the errors endpoint lists after the fan-out's lines.
+			v.Errors += v.Counts.Failed - v.Counts.FailedBy[ReasonRenderError]
+		}
 	}
 	return views, nil
 }
@@ -137,18 +142,6 @@ func (s *Service) TriggerStatus(ctx context.Context, workspaceID string, broadca
 		return TriggerView{}, err
 	}
 	return vs[0], nil
-}
-
-// TriggerErrors pages through a trigger's error lines.
-func (s *Service) TriggerErrors(ctx context.Context, workspaceID string, broadcastID, triggerID int64, start, limit int) ([]string, int, error) {
-	t, err := s.o.Store.GetTrigger(ctx, workspaceID, triggerID)
-	if err != nil {
-		return nil, 0, err
-	}
-	if t.BroadcastID != broadcastID {
-		return nil, 0, store.ErrNotFound
-	}
-	return s.o.Store.ListTriggerErrors(ctx, triggerID, start, limit)
 }
 
 // History lists a broadcast's triggers, newest first, with counts.

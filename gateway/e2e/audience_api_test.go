@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -279,4 +280,92 @@ func TestAudienceBroadcastLifecycle(t *testing.T) {
 	// An edit that breaks an active broadcast is refused.
 	edited["actions"] = []any{map[string]any{"type": "message", "channel": "gone", "message": map[string]any{"text": "x"}}}
 	c.must(422, http.MethodPut, fmt.Sprintf("/v1/broadcasts/%d", news), edited, false)
+}
+
+// TestAudienceTriggerErrorsListFailedDeliveries checks that the errors
+// endpoint lists, after the fan-out's own lines, the deliveries the
+// delivery pipeline failed (who, which action, the reason and the
+// platform's message, with the channel's secrets redacted), with offsets
+// that page through both kinds without a gap or a repeat.
+func TestAudienceTriggerErrorsListFailedDeliveries(t *testing.T) {
+	t.Parallel()
+	_, sink, c, _ := startAudience(t, gatewaytest.Options{Configure: noTriggerInterval})
+	// The receiver refuses bob, and echoes a secret of the channel.
+	sink.Handler = func(w http.ResponseWriter, m gatewaytest.SinkMessage) bool {
+		if m.UserID != "bob" {
+			return false
+		}
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, "unknown recipient (key %s)", gatewaytest.OutboundSecret)
+		return true
+	}
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"id":"ann","data":{}}`+"\nnot json\n"+`{"id":"bob","data":{}}`+"\n"+`{"id":"ghost","data":{}}`+"\n")
+	}))
+	t.Cleanup(files.Close)
+	alerts := c.broadcast(map[string]any{
+		"name":       "alerts",
+		"recipients": map[string]any{"attribute": map[string]any{"field": "first_name", "operator": "exists"}},
+		"actions": []any{
+			map[string]any{"type": "message", "channel": "news", "message": map[string]any{"text": "{{ trigger.headline }}"}},
+			map[string]any{"type": "flow", "channel": "news", "flow": "promo"},
+		},
+	})
+	id := c.trigger(alerts, map[string]any{"data": map[string]any{"headline": "Storm"}, "data_file_url": files.URL})
+	path := fmt.Sprintf("/v1/campaigns/%d/triggers/%d", alerts, id)
+	// Bob's flow delivery exists only once his conversation job ran.
+	eventually(t, 30*time.Second, func() string {
+		st := c.must(200, http.MethodGet, path, nil, false)
+		if st["done"] != true || st["error_count"] != 4.0 {
+			return fmt.Sprintf("trigger status %v, want done with 4 errors", st)
+		}
+		return ""
+	})
+
+	all := c.triggerErrors(alerts, id)
+	if len(all) != 4 {
+		t.Fatalf("errors = %q, want 2 fan-out lines and bob's 2 failed deliveries", all)
+	}
+	wantFanout := []string{"line 2: must be an object with id or email, and data: invalid character 'o' in literal null (expecting 'u')",
+		`line 4: no person with id "ghost"`}
+	if !reflect.DeepEqual(all[:2], wantFanout) {
+		t.Fatalf("fan-out lines = %q, want %q first", all[:2], wantFanout)
+	}
+	failures := slices.Sorted(slices.Values(all[2:]))
+	for i, action := range []string{"action 0 (message)", "action 1 (flow)"} {
+		want := "person bob: " + action + ": delivery failed: channel_rejected: permanent (400): 400 Bad Request: unknown recipient (key [redacted])"
+		if failures[i] != want {
+			t.Errorf("failure line %d = %q, want %q", i, failures[i], want)
+		}
+	}
+	if strings.Contains(strings.Join(all, "\n"), gatewaytest.OutboundSecret) {
+		t.Fatal("an error line shows the channel's secret")
+	}
+
+	// Pages of any size add up to the same list; next is 0 at the end.
+	for _, size := range []int{1, 3} {
+		var paged []string
+		start := 0
+		for page := 0; ; page++ {
+			out := c.must(200, http.MethodGet, fmt.Sprintf("%s/errors?start=%d&limit=%d", path, start, size), nil, false)
+			lines := out["errors"].([]any)
+			if len(lines) > size || page > 4 {
+				t.Fatalf("limit %d: page %d has %d lines", size, page, len(lines))
+			}
+			for _, l := range lines {
+				paged = append(paged, l.(string))
+			}
+			next := int(out["next"].(float64))
+			if next == 0 {
+				break
+			}
+			if next != start+len(lines) {
+				t.Fatalf("limit %d: next = %d after %d lines from %d", size, next, len(lines), start)
+			}
+			start = next
+		}
+		if !reflect.DeepEqual(paged, all) {
+			t.Fatalf("limit %d: pages = %q, want %q", size, paged, all)
+		}
+	}
 }
