@@ -58,11 +58,6 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, ds []store.Delivery) (int
 	now := s.now()
 	args := make([]any, 0, min(len(ds), batchRows)*deliveryInsertNCols)
 	inserted := 0
-	if len(ds) >= batchRows {
-		if err := s.warm(ctx, enqueueQuery(batchRows)); err != nil {
-			return 0, fmt.Errorf("enqueue deliveries: %w", err)
-		}
-	}
 	err := s.tx(ctx, func(tx *Store) error {
 		for start := 0; start < len(ds); start += batchRows {
 			chunk := ds[start:min(start+batchRows, len(ds))]
@@ -157,12 +152,11 @@ func (s *Store) ClaimDeliveries(ctx context.Context, o store.ClaimOptions) ([]st
 				SELECT 1 FROM deliveries o
 				WHERE o.channel_id = d.channel_id AND o.recipient = d.recipient
 				AND o.pending = 1 AND o.id < d.id)
-			ORDER BY d.next_attempt_at, d.id
-			LIMIT ?`+s.d.lockSkipLocked()+`)
+			ORDER BY d.next_attempt_at, d.id`+claimLimit(o.Limit)+s.d.lockSkipLocked()+`)
 		UPDATE deliveries SET status = 'sending', next_attempt_at = ?, updated_at = ?
 		WHERE id IN (SELECT id FROM picked)
 		RETURNING `+deliveryCols,
-		micros(o.Now), limitOrDefault(o.Limit), micros(o.Now.Add(o.Lease)), micros(o.Now))
+		micros(o.Now), micros(o.Now.Add(o.Lease)), micros(o.Now))
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
@@ -202,11 +196,6 @@ func (s *Store) CompleteDeliveries(ctx context.Context, rs []store.DeliveryResul
 	now := s.now()
 	size := s.d.updateBatchRows()
 	args := make([]any, 0, min(len(rs), size)*completeNCols)
-	if len(rs) >= size {
-		if err := s.warm(ctx, completeQuery(size)); err != nil {
-			return fmt.Errorf("complete deliveries: %w", err)
-		}
-	}
 	err := s.tx(ctx, func(tx *Store) error {
 		for start := 0; start < len(rs); start += size {
 			chunk := rs[start:min(start+size, len(rs))]

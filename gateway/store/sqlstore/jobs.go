@@ -64,12 +64,11 @@ func (s *Store) ClaimJobs(ctx context.Context, limit int, lease time.Duration, n
 			AND (j.key = '' OR NOT EXISTS (
 				SELECT 1 FROM jobs o
 				WHERE o.key = j.key AND o.status IN ('pending', 'running') AND o.key <> '' AND o.id < j.id))
-			ORDER BY j.run_at, j.id
-			LIMIT ?`+s.d.lockSkipLocked()+`)
+			ORDER BY j.run_at, j.id`+claimLimit(limit)+s.d.lockSkipLocked()+`)
 		UPDATE jobs SET status = 'running', run_at = ?, attempts = attempts + 1
 		WHERE id IN (SELECT id FROM picked)
 		RETURNING `+jobCols,
-		micros(now), limitOrDefault(limit), micros(now.Add(lease)))
+		micros(now), micros(now.Add(lease)))
 	if err != nil {
 		return nil, fmt.Errorf("claim jobs: %w", err)
 	}

@@ -24,8 +24,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/switchboard-gw/switchboard/gateway/store"
@@ -51,9 +52,8 @@ type Store struct {
 	d      dialect
 	conns  *conns
 	now    func() time.Time
-	writer dbtx    // every write; the transaction inside WithTx
-	reader dbtx    // plain reads; the transaction inside WithTx
-	sqlTx  *sql.Tx // inside WithTx
+	writer conn // every write; the transaction inside WithTx
+	reader conn // plain reads; the transaction inside WithTx
 	inTx   bool
 }
 
@@ -71,18 +71,14 @@ type dbtx interface {
 type conns struct {
 	write *sql.DB
 	read  *sql.DB
-	// stmts caches prepared hot-path writes by query text. SQLite compiles
-	// every unprepared statement, and a 1,000-row VALUES list costs more to
-	// compile than to run.
-	stmts sync.Map // string → *sql.Stmt
+	stmts *stmtCache // nil on PostgreSQL
 }
 
 func (c *conns) close() error {
 	var err error
-	c.stmts.Range(func(_, v any) bool {
-		err = errors.Join(err, v.(*sql.Stmt).Close())
-		return true
-	})
+	if c.stmts != nil {
+		err = c.stmts.close()
+	}
 	err = errors.Join(err, c.write.Close())
 	if c.read != c.write {
 		err = errors.Join(err, c.read.Close())
@@ -120,7 +116,8 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	// Stored times have microsecond precision; the clock matches, so what
 	// a method fills in equals what a later read returns.
 	clock := func() time.Time { return opts.Now().UTC().Truncate(time.Microsecond) }
-	s := &Store{d: d, conns: c, now: clock, writer: c.write, reader: c.read}
+	s := &Store{d: d, conns: c, now: clock,
+		writer: conn{db: c.write, cache: c.stmts}, reader: conn{db: c.read, cache: c.stmts}}
 	if opts.Migrate {
 		if err := s.Migrate(ctx); err != nil {
 			return nil, errors.Join(err, c.close())
@@ -176,70 +173,28 @@ func (s *Store) tx(ctx context.Context, fn func(tx *Store) error) (err error) {
 	}
 	sqlTx, err := s.conns.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return fmt.Errorf("begin: %w", s.d.mapErr(err))
 	}
 	defer func() {
 		if err != nil {
 			// The rollback error adds nothing to fn's error.
 			_ = sqlTx.Rollback()
-			return
-		}
-		if err = sqlTx.Commit(); err != nil {
+		} else if err = sqlTx.Commit(); err != nil {
 			err = fmt.Errorf("commit: %w", s.d.mapErr(err))
+		}
+		if s.conns.stmts != nil {
+			s.conns.stmts.preparePending(context.WithoutCancel(ctx), s.conns.write)
 		}
 	}()
 	in := *s
-	in.writer, in.reader, in.sqlTx, in.inTx = sqlTx, sqlTx, sqlTx, true
+	in.writer = conn{db: s.conns.write, tx: sqlTx, cache: s.conns.stmts}
+	in.reader, in.inTx = in.writer, true
 	return fn(&in)
-}
-
-// stmt returns a prepared statement for a write that runs often with this
-// exact text (a fixed query, or a full-size batch), bound to the current
-// transaction if any. Prepared statements are cached per Store; inside a
-// transaction an uncached one is prepared on the transaction and not cached,
-// because preparing on the pool would wait for the connection the
-// transaction holds (SQLite has one). Callers warm the cache with warm
-// before they begin a transaction.
-func (s *Store) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	query = s.d.rebind(query)
-	if v, ok := s.conns.stmts.Load(query); ok {
-		st := v.(*sql.Stmt)
-		if s.sqlTx != nil {
-			st = s.sqlTx.StmtContext(ctx, st)
-		}
-		return st, nil
-	}
-	if s.sqlTx != nil {
-		st, err := s.sqlTx.PrepareContext(ctx, query)
-		return st, s.d.mapErr(err)
-	}
-	st, err := s.conns.write.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, s.d.mapErr(err)
-	}
-	if v, loaded := s.conns.stmts.LoadOrStore(query, st); loaded {
-		// Another goroutine prepared it first.
-		return v.(*sql.Stmt), st.Close()
-	}
-	return st, nil
-}
-
-// warm prepares and caches queries unless inside a transaction.
-func (s *Store) warm(ctx context.Context, queries ...string) error {
-	if s.inTx {
-		return nil
-	}
-	for _, q := range queries {
-		if _, err := s.stmt(ctx, q); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // exec runs a write written with ? placeholders.
 func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	res, err := s.writer.ExecContext(ctx, s.d.rebind(query), args...)
+	res, err := s.writer.exec(ctx, false, s.d.rebind(query), args...)
 	return res, s.d.mapErr(err)
 }
 
@@ -255,37 +210,21 @@ func (s *Store) execCount(ctx context.Context, query string, args ...any) (int, 
 
 // query runs a read.
 func (s *Store) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	rows, err := s.reader.QueryContext(ctx, s.d.rebind(query), args...)
+	rows, err := s.reader.query(ctx, false, s.d.rebind(query), args...)
 	return rows, s.d.mapErr(err)
 }
 
 // queryWrite runs a write that returns rows (RETURNING); hot says whether
-// the query text recurs (see stmt).
+// the query text recurs even though it is long (see stmtCache).
 func (s *Store) queryWrite(ctx context.Context, hot bool, query string, args ...any) (*sql.Rows, error) {
-	if !hot {
-		rows, err := s.writer.QueryContext(ctx, s.d.rebind(query), args...)
-		return rows, s.d.mapErr(err)
-	}
-	st, err := s.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.QueryContext(ctx, args...)
+	rows, err := s.writer.query(ctx, hot, s.d.rebind(query), args...)
 	return rows, s.d.mapErr(err)
 }
 
-// execBatch runs a write; hot says whether the query text recurs (see
-// stmt).
+// execBatch runs a write; hot says whether the query text recurs even
+// though it is long (see stmtCache).
 func (s *Store) execBatch(ctx context.Context, hot bool, query string, args ...any) error {
-	if !hot {
-		_, err := s.exec(ctx, query, args...)
-		return err
-	}
-	st, err := s.stmt(ctx, query)
-	if err != nil {
-		return err
-	}
-	_, err = st.ExecContext(ctx, args...)
+	_, err := s.writer.exec(ctx, hot, s.d.rebind(query), args...)
 	return s.d.mapErr(err)
 }
 
@@ -365,3 +304,17 @@ func limitOrDefault(n int) int {
 }
 
 const defaultLimit = 100
+
+// claimLimit is the LIMIT clause of a claim's subquery, written as a
+// literal: SQLite recompiles a statement whose subquery has a bound LIMIT
+// every time it runs (a bound value there may change the plan), which cost
+// more than the claim itself. Limits above 64 are rounded down to a power
+// of two (at most 1,024), so a bounded set of texts is prepared; a claim
+// may take fewer rows than asked, never more.
+func claimLimit(n int) string {
+	p := min(limitOrDefault(n), 1024)
+	if p > 64 {
+		p = 1 << (bits.Len(uint(p)) - 1)
+	}
+	return " LIMIT " + strconv.Itoa(p)
+}
