@@ -23,11 +23,41 @@ const IdentitiesKey = "_identities"
 var ignoredKeys = map[string]bool{"id": true, "_timestamp": true, "_update": true, "anonymous_id": true,
 	"cio_relationships": true, "cio_subscription_preferences": true, IdentitiesKey: true}
 
+// cioPrefix marks a Track API identifier as a cio id (Customer.io's
+// cio_<cio_id>): it addresses an existing person whatever their id and
+// email, so that those can be changed.
+const cioPrefix = "cio_"
+
+// PersonFinder finds people by id or cio id.
+type PersonFinder interface {
+	GetPerson(ctx context.Context, workspaceID, id string) (store.Person, error)
+	GetPersonByCioID(ctx context.Context, workspaceID, cioID string) (store.Person, error)
+}
+
+// FindPerson finds the person a Track or App API path names: cio_<cio id>,
+// or an id. An unknown person is store.ErrNotFound.
+func FindPerson(ctx context.Context, st PersonFinder, workspaceID, ref string) (store.Person, error) {
+	if cio, ok := strings.CutPrefix(ref, cioPrefix); ok {
+		return st.GetPersonByCioID(ctx, workspaceID, cio)
+	}
+	return st.GetPerson(ctx, workspaceID, ref)
+}
+
+// unknownCio answers a cio_ identifier that names nobody: unlike an id, it
+// never creates a person.
+func unknownCio(ref string) error {
+	return &FieldError{Status: http.StatusNotFound, Code: "unknown_person",
+		Detail: fmt.Sprintf("no person with cio id %q: a cio_ identifier addresses an existing person", strings.TrimPrefix(ref, cioPrefix))}
+}
+
 // Identify creates or updates a person from a Track API body: attributes
 // (null deletes one), email, and channel identities under "_identities".
-// With "_update": true an unknown person is not created.
-func (s *Service) Identify(ctx context.Context, workspaceID, id string, body []byte) error {
-	if msg := checkID(id); msg != "" {
+// With "_update": true an unknown person is not created. A path
+// cio_<cio id> addresses an existing person, whose id the body's "id"
+// changes.
+func (s *Service) Identify(ctx context.Context, workspaceID, ref string, body []byte) error {
+	byCio := strings.HasPrefix(ref, cioPrefix)
+	if msg := checkID(ref); msg != "" {
 		return badField("", "customer id: %s", msg)
 	}
 	var fields map[string]json.RawMessage
@@ -36,12 +66,24 @@ func (s *Service) Identify(ctx context.Context, workspaceID, id string, body []b
 			return &FieldError{Status: http.StatusBadRequest, Code: "bad_request", Detail: "bad request: the body must be a JSON object of attributes"}
 		}
 	}
-	p := store.Person{WorkspaceID: workspaceID, ID: id, Attributes: map[string]any{}}
+	p := store.Person{WorkspaceID: workspaceID, ID: ref, Attributes: map[string]any{}}
 	var updateOnly bool
 	var identities map[string]string
+	var newID string
 	for _, key := range slices.Sorted(maps.Keys(fields)) {
 		raw, ptr := fields[key], "/"+key
 		switch {
+		case key == "id" && byCio:
+			var v *string
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return badField(ptr, "id must be a string")
+			}
+			if v != nil && *v != "" {
+				if msg := checkID(*v); msg != "" || strings.HasPrefix(*v, cioPrefix) {
+					return badField(ptr, "an id has 1 to 150 characters and does not start with %q", cioPrefix)
+				}
+				newID = *v
+			}
 		case key == "email":
 			var email *string
 			if err := json.Unmarshal(raw, &email); err != nil {
@@ -73,13 +115,6 @@ func (s *Service) Identify(ctx context.Context, workspaceID, id string, body []b
 			p.Attributes[key] = v
 		}
 	}
-	if updateOnly {
-		if _, err := s.o.Store.GetPerson(ctx, workspaceID, id); errors.Is(err, store.ErrNotFound) {
-			return nil
-		} else if err != nil {
-			return err
-		}
-	}
 	var links []store.Identity
 	if len(identities) > 0 {
 		chs, err := s.o.Store.ListChannels(ctx, workspaceID)
@@ -94,14 +129,37 @@ func (s *Service) Identify(ctx context.Context, workspaceID, id string, body []b
 			if strings.TrimSpace(addr) == "" {
 				return badField("/"+IdentitiesKey+"/"+ref, "address must not be empty")
 			}
-			links = append(links, store.Identity{WorkspaceID: workspaceID, PersonID: id, ChannelID: ch.ID, Address: addr})
+			links = append(links, store.Identity{WorkspaceID: workspaceID, ChannelID: ch.ID, Address: addr})
 		}
 	}
 	return s.o.Store.WithTx(ctx, func(tx store.Store) error {
+		cur, err := FindPerson(ctx, tx, workspaceID, ref)
+		switch {
+		case errors.Is(err, store.ErrNotFound) && byCio:
+			return unknownCio(ref)
+		case errors.Is(err, store.ErrNotFound) && updateOnly:
+			return nil
+		case err == nil:
+			p.ID = cur.ID
+		case !errors.Is(err, store.ErrNotFound):
+			return err
+		}
+		if newID != "" && newID != p.ID {
+			err := tx.RenamePerson(ctx, workspaceID, p.ID, newID)
+			if errors.Is(err, store.ErrConflict) {
+				return &FieldError{Status: http.StatusConflict, Code: "id_taken", Pointer: "/id",
+					Detail: fmt.Sprintf("another person has the id %q", newID)}
+			}
+			if err != nil {
+				return err
+			}
+			p.ID = newID
+		}
 		if _, err := tx.UpsertPerson(ctx, p); err != nil {
 			return err
 		}
 		for _, l := range links {
+			l.PersonID = p.ID
 			if err := tx.LinkIdentity(ctx, l); err != nil {
 				return err
 			}
@@ -121,8 +179,11 @@ func findChannel(chs []store.Channel, ref string) (store.Channel, bool) {
 
 // DeletePerson deletes a person; deleting an unknown one succeeds, as
 // Customer.io's does.
-func (s *Service) DeletePerson(ctx context.Context, workspaceID, id string) error {
-	err := s.o.Store.DeletePerson(ctx, workspaceID, id)
+func (s *Service) DeletePerson(ctx context.Context, workspaceID, ref string) error {
+	p, err := FindPerson(ctx, s.o.Store, workspaceID, ref)
+	if err == nil {
+		err = s.o.Store.DeletePerson(ctx, workspaceID, p.ID)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -130,10 +191,10 @@ func (s *Service) DeletePerson(ctx context.Context, workspaceID, id string) erro
 }
 
 // TrackEvent records an event a person performed ({"name", "data",
-// "timestamp"}), creating the person if needed; events count towards
-// broadcast goals.
-func (s *Service) TrackEvent(ctx context.Context, workspaceID, id string, body []byte) error {
-	if msg := checkID(id); msg != "" {
+// "timestamp"}), creating the person if needed (not for a cio_ identifier);
+// events count towards broadcast goals.
+func (s *Service) TrackEvent(ctx context.Context, workspaceID, ref string, body []byte) error {
+	if msg := checkID(ref); msg != "" {
 		return badField("", "customer id: %s", msg)
 	}
 	var ev struct {
@@ -154,14 +215,18 @@ func (s *Service) TrackEvent(ctx context.Context, workspaceID, id string, body [
 		at = time.Unix(ev.Timestamp, 0)
 	}
 	return s.o.Store.WithTx(ctx, func(tx store.Store) error {
-		if _, err := tx.GetPerson(ctx, workspaceID, id); errors.Is(err, store.ErrNotFound) {
-			if _, err := tx.UpsertPerson(ctx, store.Person{WorkspaceID: workspaceID, ID: id}); err != nil {
+		p, err := FindPerson(ctx, tx, workspaceID, ref)
+		switch {
+		case errors.Is(err, store.ErrNotFound) && strings.HasPrefix(ref, cioPrefix):
+			return unknownCio(ref)
+		case errors.Is(err, store.ErrNotFound):
+			if p, err = tx.UpsertPerson(ctx, store.Person{WorkspaceID: workspaceID, ID: ref}); err != nil {
 				return err
 			}
-		} else if err != nil {
+		case err != nil:
 			return err
 		}
-		return tx.RecordPersonEvent(ctx, store.PersonEvent{WorkspaceID: workspaceID, PersonID: id, Name: ev.Name,
+		return tx.RecordPersonEvent(ctx, store.PersonEvent{WorkspaceID: workspaceID, PersonID: p.ID, Name: ev.Name,
 			Data: ev.Data, At: at})
 	})
 }

@@ -74,3 +74,21 @@ test('errors come back as CustomerIORequestError with the errors envelope', asyn
   });
   await assert.rejects(api.triggerBroadcast(999999, {}, { ids: ['ann'] }), (err) => err.statusCode === 404);
 });
+
+test('a cio_ identifier changes a person\'s id and email, tracks and deletes', async () => {
+  await track.identify('carl', { email: 'carl@example.com', _identities: { news: 'carl' } });
+  const cio = (await attributes('carl')).cio_id;
+  assert.match(cio, /^[0-9a-f]{16}$/);
+  await track.identify(`cio_${cio}`, { id: 'carl-2', email: 'carl@new.example' });
+  const carl = await attributes('carl-2');
+  assert.equal(carl.cio_id, cio);
+  assert.equal(carl.email, 'carl@new.example');
+  assert.deepEqual(carl._identities, { 'media-news': 'carl' });
+  await track.track(`cio_${cio}`, { name: 'purchase', data: { sku: 'x' } });
+  await assert.rejects(track.identify('cio_ffffffffffffffff', { plan: 'pro' }), (err) => err.statusCode === 404);
+  await track.destroy(`cio_${cio}`);
+  const gone = await fetch(`${base}/v1/customers/carl-2/attributes`, {
+    headers: { authorization: `Bearer ${env('SWITCHBOARD_APP_KEY')}` },
+  });
+  assert.equal(gone.status, 404);
+});

@@ -30,7 +30,7 @@ type Authenticator interface {
 
 // PeopleReader reads people for the App API.
 type PeopleReader interface {
-	GetPerson(ctx context.Context, workspaceID, id string) (store.Person, error)
+	audience.PersonFinder
 	ListIdentities(ctx context.Context, workspaceID, personID string) ([]store.Identity, error)
 	GetSegment(ctx context.Context, workspaceID string, id int64) (store.Segment, error)
 	ListSegments(ctx context.Context, workspaceID string) ([]store.Segment, error)

@@ -300,7 +300,7 @@ func (a *API) segmentCount(w http.ResponseWriter, r *http.Request, ws string) er
 }
 
 func (a *API) getPerson(w http.ResponseWriter, r *http.Request, ws string) error {
-	p, err := a.o.Store.GetPerson(r.Context(), ws, r.PathValue("id"))
+	p, err := audience.FindPerson(r.Context(), a.o.Store, ws, r.PathValue("id"))
 	if err != nil {
 		return err
 	}
@@ -313,7 +313,7 @@ func (a *API) getPerson(w http.ResponseWriter, r *http.Request, ws string) error
 		identities[i.ChannelID] = i.Address
 	}
 	return ok(w, map[string]any{"customer": map[string]any{
-		"id": p.ID, "email": p.Email, "attributes": p.Attributes, audience.IdentitiesKey: identities,
+		"id": p.ID, "cio_id": p.CioID, "email": p.Email, "attributes": p.Attributes, audience.IdentitiesKey: identities,
 		"created_at": p.CreatedAt.Unix(), "updated_at": p.UpdatedAt.Unix(),
 	}})
 }
