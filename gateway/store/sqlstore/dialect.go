@@ -161,7 +161,7 @@ func openSQLite(ctx context.Context, path string, opts Options) (*conns, error) 
 	}
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	return &conns{write: write, read: read, stmts: newStmtCache()}, nil
+	return &conns{write: write, read: read, stmts: newStmtCache(), group: &groupCommit{}}, nil
 }
 
 // openPostgres opens one pool used for reads and writes.

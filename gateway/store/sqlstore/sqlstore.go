@@ -71,7 +71,8 @@ type dbtx interface {
 type conns struct {
 	write *sql.DB
 	read  *sql.DB
-	stmts *stmtCache // nil on PostgreSQL
+	stmts *stmtCache   // nil on PostgreSQL
+	group *groupCommit // nil on PostgreSQL, where transactions run side by side
 }
 
 func (c *conns) close() error {
@@ -166,11 +167,25 @@ func (s *Store) WithTx(ctx context.Context, fn func(tx store.Store) error) error
 	return s.tx(ctx, func(tx *Store) error { return fn(tx) })
 }
 
-// tx is WithTx for this package's own multi-statement operations.
+// tx is WithTx for this package's own multi-statement operations. On
+// SQLite concurrent transactions commit in groups (see groupCommit).
 func (s *Store) tx(ctx context.Context, fn func(tx *Store) error) (err error) {
 	if s.inTx {
 		return fn(s)
 	}
+	if s.conns.group != nil {
+		err = s.conns.group.run(ctx, s, fn)
+	} else {
+		err = s.commitOne(ctx, fn)
+	}
+	if s.conns.stmts != nil {
+		s.conns.stmts.preparePending(context.WithoutCancel(ctx), s.conns.write)
+	}
+	return err
+}
+
+// commitOne runs fn in a transaction of its own.
+func (s *Store) commitOne(ctx context.Context, fn func(tx *Store) error) (err error) {
 	sqlTx, err := s.conns.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", s.d.mapErr(err))
@@ -182,14 +197,16 @@ func (s *Store) tx(ctx context.Context, fn func(tx *Store) error) (err error) {
 		} else if err = sqlTx.Commit(); err != nil {
 			err = fmt.Errorf("commit: %w", s.d.mapErr(err))
 		}
-		if s.conns.stmts != nil {
-			s.conns.stmts.preparePending(context.WithoutCancel(ctx), s.conns.write)
-		}
 	}()
+	return fn(s.inside(sqlTx))
+}
+
+// inside is the Store that runs on sqlTx.
+func (s *Store) inside(sqlTx *sql.Tx) *Store {
 	in := *s
 	in.writer = conn{db: s.conns.write, tx: sqlTx, cache: s.conns.stmts}
 	in.reader, in.inTx = in.writer, true
-	return fn(&in)
+	return &in
 }
 
 // exec runs a write written with ? placeholders.
