@@ -147,13 +147,24 @@ func ResolveChannels(ctx context.Context, st ReviewStore, b *store.Broadcast) er
 }
 
 // Review lists what prevents a broadcast from being activated ("needs
-// fixing"): no actions, an unknown or disabled channel, an unknown flow or
-// segment, Liquid that does not validate, content that cannot be sent.
+// fixing"): no recipients source, no actions, an unknown or disabled
+// channel, an unknown flow or segment, Liquid that does not validate,
+// content that cannot be sent.
+//
+// As in Customer.io, every broadcast defines its recipients (its default
+// audience) and a trigger may override them; a broadcast without one would
+// refuse every trigger that names none (422 no_recipients), so it is not
+// activated.
 func Review(ctx context.Context, st ReviewStore, bots Bots, tpl *template.Engine, b store.Broadcast) ([]*FieldError, error) {
 	var probs []*FieldError
 	fix := func(ptr, format string, a ...any) {
 		probs = append(probs, &FieldError{Status: http.StatusUnprocessableEntity, Code: "needs_fixing", Pointer: ptr,
 			Detail: fmt.Sprintf(format, a...)})
+	}
+	if b.Recipients == nil {
+		fix("/recipients", "no recipients source: set recipients, the audience a trigger that names none reaches "+
+			`(a filter such as {"segment": {"id": 3}}; an empty manual segment reaches nobody); `+
+			"a trigger's recipients, ids, emails, per_user_data or data_file_url override it")
 	}
 	if len(b.Actions) == 0 {
 		fix("/actions", "the broadcast has no actions")

@@ -121,7 +121,8 @@ func (s *Service) Trigger(ctx context.Context, workspaceID string, broadcastID i
 		}
 		if filter == nil {
 			return nil, &FieldError{Status: http.StatusUnprocessableEntity, Code: "no_recipients", Pointer: "/recipients",
-				Detail: "no recipients source: the trigger names no recipients and the broadcast has no default recipients"}
+				Detail: "no recipients source: the trigger names no recipients and the broadcast has no default recipients; " +
+					"name them (recipients, ids, emails, per_user_data or data_file_url) or set the broadcast's recipients"}
 		}
 		for _, id := range filterSegments(filter, nil) {
 			if _, err := s.o.Store.GetSegment(ctx, workspaceID, id); errors.Is(err, store.ErrNotFound) {

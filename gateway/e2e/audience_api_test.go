@@ -39,6 +39,9 @@ func startAudience(t *testing.T, configure gatewaytest.Options) (*gatewaytest.Ga
 const newsText = "{{ customer.first_name | default: 'friend' }}: {{ trigger.headline }}" +
 	"{% if trigger.voucher_code %} code {{ trigger.voucher_code }}{% endif %}"
 
+// named is a default audience: the people with a first name.
+var named = map[string]any{"attribute": map[string]any{"field": "first_name", "operator": "exists"}}
+
 func newsBroadcast() map[string]any {
 	return map[string]any{
 		"name": "news",
@@ -169,7 +172,8 @@ func TestAudienceFlowAndAttributeActions(t *testing.T) {
 	t.Parallel()
 	_, sink, c, _ := startAudience(t, gatewaytest.Options{Configure: noTriggerInterval})
 	promo := c.broadcast(map[string]any{
-		"name": "promo",
+		"name":       "promo",
+		"recipients": named,
 		"actions": []any{
 			map[string]any{"type": "flow", "channel": "news", "flow": "promo", "close_flows": true},
 			map[string]any{"type": "attributes", "attributes": map[string]any{"last_promo": "{{ trigger.headline }}", "promos": 1}},
@@ -199,7 +203,7 @@ func TestAudienceFlowAndAttributeActions(t *testing.T) {
 // broadcast and dry runs.
 func TestAudienceBroadcastLifecycle(t *testing.T) {
 	t.Parallel()
-	_, sink, c, seg := startAudience(t, gatewaytest.Options{Configure: noTriggerInterval})
+	g, sink, c, seg := startAudience(t, gatewaytest.Options{Configure: noTriggerInterval})
 
 	bad := c.must(201, http.MethodPost, "/v1/broadcasts", map[string]any{
 		"name":       "broken",
@@ -230,6 +234,30 @@ func TestAudienceBroadcastLifecycle(t *testing.T) {
 	if e["code"] != "broadcast_inactive" {
 		t.Fatalf("triggering an inactive broadcast: %v", e)
 	}
+
+	// No recipients source: refused with the fix. A broadcast activated
+	// before the review checked it still refuses a trigger naming nobody.
+	apiOnly := c.must(201, http.MethodPost, "/v1/broadcasts", map[string]any{"name": "api only", "actions": []any{
+		map[string]any{"type": "message", "channel": "news", "message": map[string]any{"text": "hi"}}}}, false)["broadcast"].(map[string]any)
+	apiOnlyID := int64(apiOnly["id"].(float64))
+	out = c.must(422, http.MethodPost, fmt.Sprintf("/v1/broadcasts/%d/activate", apiOnlyID), nil, false)
+	if errs := out["errors"].([]any); len(errs) != 1 || pointer(errs[0].(map[string]any)) != "/recipients" ||
+		!strings.HasPrefix(errs[0].(map[string]any)["detail"].(string), "needs fixing: no recipients source: set recipients,") {
+		t.Fatalf("activating a broadcast without recipients: %v", out)
+	}
+	legacy, err := g.Store.GetBroadcast(t.Context(), "media", apiOnlyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy.Active = true
+	if err := g.Store.UpdateBroadcast(t.Context(), &legacy); err != nil {
+		t.Fatal(err)
+	}
+	e = firstError(t, c.must(422, http.MethodPost, fmt.Sprintf("/v1/campaigns/%d/triggers", apiOnlyID), map[string]any{}, false))
+	if e["code"] != "no_recipients" || pointer(e) != "/recipients" {
+		t.Fatalf("a trigger naming nobody for a broadcast without recipients: %v", e)
+	}
+	c.trigger(apiOnlyID, map[string]any{"ids": []string{"ann"}})
 
 	news := c.broadcast(newsBroadcast())
 	dup := c.must(201, http.MethodPost, fmt.Sprintf("/v1/broadcasts/%d/duplicate", news), nil, false)["broadcast"].(map[string]any)
@@ -263,7 +291,7 @@ func TestAudienceBroadcastLifecycle(t *testing.T) {
 	// and an error line; the others go on.
 	c.identify("ann", map[string]any{"n": 2})
 	c.identify("bob", map[string]any{"n": 0})
-	math := c.broadcast(map[string]any{"name": "math", "actions": []any{map[string]any{"type": "message", "channel": "news",
+	math := c.broadcast(map[string]any{"name": "math", "recipients": named, "actions": []any{map[string]any{"type": "message", "channel": "news",
 		"message": map[string]any{"text": "{{ 10 | divided_by: customer.n }}"}}}})
 	id := c.trigger(math, map[string]any{"ids": []string{"ann", "bob"}})
 	st := c.wait(math, id)
@@ -305,7 +333,7 @@ func TestAudienceTriggerErrorsListFailedDeliveries(t *testing.T) {
 	t.Cleanup(files.Close)
 	alerts := c.broadcast(map[string]any{
 		"name":       "alerts",
-		"recipients": map[string]any{"attribute": map[string]any{"field": "first_name", "operator": "exists"}},
+		"recipients": named,
 		"actions": []any{
 			map[string]any{"type": "message", "channel": "news", "message": map[string]any{"text": "{{ trigger.headline }}"}},
 			map[string]any{"type": "flow", "channel": "news", "flow": "promo"},

@@ -415,7 +415,7 @@ func TestChannelFanOut(t *testing.T) {
 			want[users[i]] = fmt.Sprintf("Hi %d, your order shipped", i)
 			cio.identify(ids[i], map[string]any{"first_name": i, "_identities": map[string]string{e.name: users[i]}})
 		}
-		news := cio.broadcast(map[string]any{"name": "shipping", "actions": []any{map[string]any{
+		news := cio.broadcast(map[string]any{"name": "shipping", "recipients": named, "actions": []any{map[string]any{
 			"type": "message", "channel": e.name,
 			"message": map[string]any{"type": "text", "text": "Hi {{ customer.first_name }}, {{ trigger.news }}"},
 		}}})
