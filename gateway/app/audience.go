@@ -48,6 +48,7 @@ func (a *App) audienceRoutes() []httpapi.Route {
 		Auth:            &auth.Authenticator{Keys: a.Store},
 		MaxTriggerBytes: c.MaxTriggerBytes,
 		MaxBodyBytes:    a.cfg.API.MaxBodyBytes,
+		ReadRateLimit:   c.ReadRateLimit,
 	})
 	return api.Routes()
 }

@@ -28,4 +28,7 @@ type AudienceConfig struct {
 	// StepBudget is how long one fan-out job runs before handing over to a
 	// continuation job (default: a third of the queue lease).
 	StepBudget time.Duration `yaml:"step_budget"`
+	// ReadRateLimit is how many App API reads (GET) one key may make per
+	// second (default 10; negative disables the limit).
+	ReadRateLimit float64 `yaml:"read_rate_limit"`
 }

@@ -342,13 +342,7 @@ func TestAudienceTriggerErrorsListFailedDeliveries(t *testing.T) {
 	id := c.trigger(alerts, map[string]any{"data": map[string]any{"headline": "Storm"}, "data_file_url": files.URL})
 	path := fmt.Sprintf("/v1/campaigns/%d/triggers/%d", alerts, id)
 	// Bob's flow delivery exists only once his conversation job ran.
-	eventually(t, 30*time.Second, func() string {
-		st := c.must(200, http.MethodGet, path, nil, false)
-		if st["done"] != true || st["error_count"] != 4.0 {
-			return fmt.Sprintf("trigger status %v, want done with 4 errors", st)
-		}
-		return ""
-	})
+	c.poll(alerts, id, func(st map[string]any) bool { return st["done"] == true && st["error_count"] == 4.0 })
 
 	all := c.triggerErrors(alerts, id)
 	if len(all) != 4 {

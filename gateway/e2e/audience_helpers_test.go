@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -60,8 +61,25 @@ func newCIO(t testing.TB, g *gatewaytest.Gateway, ws string) *cio {
 		track: gatewaytest.NewKey(t, g.Store, ws, store.ScopeTrack, "")}
 }
 
-// do sends a request and decodes the JSON answer into a map.
+// do sends a request and decodes the JSON answer into a map. A read over
+// the App API's rate limit is sent again after its Retry-After, as
+// Customer.io's clients do.
 func (c *cio) do(method, path string, body any, basic bool) (int, map[string]any) {
+	c.t.Helper()
+	for {
+		status, out := c.once(method, path, body, basic)
+		if status != http.StatusTooManyRequests || method != http.MethodGet {
+			return status, out
+		}
+		wait, err := strconv.Atoi(c.lastResp.Header.Get("Retry-After"))
+		if err != nil || wait <= 0 {
+			c.t.Fatalf("GET %s: 429 without a Retry-After: %v", path, out)
+		}
+		time.Sleep(time.Duration(wait) * time.Second)
+	}
+}
+
+func (c *cio) once(method, path string, body any, basic bool) (int, map[string]any) {
 	c.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -137,16 +155,23 @@ func (c *cio) trigger(broadcast int64, body any) int64 {
 // wait polls a trigger until its fan-out ended and nothing is pending.
 func (c *cio) wait(broadcast, trigger int64) map[string]any {
 	c.t.Helper()
+	return c.poll(broadcast, trigger, func(st map[string]any) bool { return st["done"] == true })
+}
+
+// poll reads a trigger's status until ready says it is, within a minute,
+// at a pace inside the App API's read limit (10 per second per key).
+func (c *cio) poll(broadcast, trigger int64, ready func(status map[string]any) bool) map[string]any {
+	c.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		out := c.must(200, http.MethodGet, fmt.Sprintf("/v1/campaigns/%d/triggers/%d", broadcast, trigger), nil, false)
-		if out["done"] == true {
+		if ready(out) {
 			return out
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("trigger %d not done: %v", trigger, out)
+			c.t.Fatalf("trigger %d not ready: %v", trigger, out)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(150 * time.Millisecond)
 	}
 }
 

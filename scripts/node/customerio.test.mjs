@@ -29,7 +29,8 @@ async function waitDone(broadcast, trigger) {
   for (let i = 0; i < 600; i++) {
     const st = await api.getBroadcastTriggerStatus(broadcast, trigger);
     if (st.done) return st;
-    await new Promise((r) => setTimeout(r, 50));
+    // Inside the App API's read limit (10 per second per key).
+    await new Promise((r) => setTimeout(r, 150));
   }
   throw new Error(`trigger ${trigger} did not finish`);
 }

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/switchboard-gw/switchboard/gateway/audience"
 	"github.com/switchboard-gw/switchboard/gateway/auth"
@@ -48,11 +49,17 @@ type Options struct {
 	MaxTriggerBytes int64
 	// MaxBodyBytes caps other bodies (default 1 MiB).
 	MaxBodyBytes int64
+	// ReadRateLimit is how many App API reads (GET) a key may make per
+	// second (default 10, Customer.io's; negative disables the limit).
+	ReadRateLimit float64
+	// Now is the rate limit's clock (default time.Now).
+	Now func() time.Time
 }
 
 // API is the HTTP surface.
 type API struct {
-	o Options
+	o     Options
+	reads *readLimiter // nil: reads are not limited
 }
 
 // New returns the API.
@@ -63,7 +70,17 @@ func New(o Options) *API {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 1 << 20
 	}
-	return &API{o: o}
+	if o.ReadRateLimit == 0 {
+		o.ReadRateLimit = 10
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	a := &API{o: o}
+	if o.ReadRateLimit > 0 {
+		a.reads = newReadLimiter(o.ReadRateLimit, o.Now)
+	}
+	return a
 }
 
 // handler serves one route for an authenticated workspace.
@@ -125,6 +142,15 @@ func (a *API) serve(scope store.Scope, h handler) http.Handler {
 		if errors.Is(err, auth.ErrUnauthorized) {
 			httpapi.WriteErrors(w, httpapi.Errf(http.StatusUnauthorized, "unauthorized", "", "unauthorized"))
 			return
+		}
+		if err == nil && scope == store.ScopeApp && r.Method == http.MethodGet && a.reads != nil {
+			if wait := a.reads.wait(k.ID); wait > 0 {
+				secs := int(math.Ceil(wait.Seconds()))
+				w.Header().Set("Retry-After", strconv.Itoa(secs))
+				httpapi.WriteErrors(w, httpapi.Errf(http.StatusTooManyRequests, "rate_limited", "",
+					"over the %g-per-second limit of read requests for this API key; retry after %d s", a.o.ReadRateLimit, secs))
+				return
+			}
 		}
 		if err == nil {
 			err = h(w, r, k.WorkspaceID)
