@@ -1,6 +1,10 @@
 package app
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+
 	"github.com/switchboard-gw/switchboard/gateway/inbound"
 	"github.com/switchboard-gw/switchboard/gateway/webchat"
 )
@@ -9,14 +13,35 @@ import (
 // websocket channels (the Assistant), feeds their frames to the plugin, and
 // is the outbox the delivery pipeline sends those channels' messages to
 // (a.Webchat.Plugins wraps the plugin host for the pipeline). Session
-// tokens are signed with keys derived from the gateway's secret_key.
+// tokens are signed with keys derived from the gateway's secret_key. On
+// PostgreSQL, which several nodes may share, the process joins them as a
+// node of its own: messages stored here wake the nodes holding their
+// users' connections (LISTEN/NOTIFY).
 func (a *App) newWebchat() (*webchat.Service, error) {
-	return webchat.New(webchat.Options{
+	opts := webchat.Options{
 		Store:     a.Store,
 		Plugins:   a.Host,
 		Events:    &inbound.Sink{Store: a.Store, Queue: a.Queue},
 		Queue:     a.Queue,
+		Limits:    webchat.Limits{Retention: a.cfg.Webchat.Retention},
 		SecretKey: a.cfg.SecretKey,
 		Logger:    a.log,
-	})
+	}
+	node := nodeID()
+	if w, ok := a.Store.WebchatWakeups(node, a.log); ok {
+		opts.Wakeups, opts.Node = w, node
+	}
+	return webchat.New(opts)
+}
+
+// nodeID names this process among gateway nodes: the host, for operators,
+// and a random part, since a restarted process is a new node.
+func nodeID() string {
+	host, _ := os.Hostname() // unnamed hosts still get a unique id
+	if len(host) > 32 {
+		host = host[:32]
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return host + "-" + hex.EncodeToString(b)
 }

@@ -52,6 +52,7 @@ type Config struct {
 	API       APIConfig      `yaml:"api"`
 	Security  Security       `yaml:"security"`
 	Audience  AudienceConfig `yaml:"audience"`
+	Webchat   WebchatConfig  `yaml:"webchat"`
 }
 
 // LogConfig selects the slog handler.
@@ -209,6 +210,7 @@ func (c *Config) applyDefaults() {
 	defInt(&c.Queue.Workers, 16)
 	defDur(&c.Queue.Lease, 30*time.Second)
 	defDur(&c.Queue.PollInterval, 500*time.Millisecond)
+	defDur(&c.Webchat.Retention, 7*24*time.Hour)
 	if c.API.KeyRateLimit == 0 {
 		c.API.KeyRateLimit = 50
 	}
@@ -250,6 +252,9 @@ func (c *Config) Validate() error {
 	}
 	if c.API.KeyRateLimit < 0 {
 		errs = append(errs, fmt.Errorf("api.key_rate_limit: must be positive"))
+	}
+	if c.Webchat.Retention < 0 {
+		errs = append(errs, fmt.Errorf("webchat.retention: must be positive, got %s", c.Webchat.Retention))
 	}
 	return errors.Join(errs...)
 }

@@ -72,34 +72,42 @@ func BenchmarkWebchatFlowTriggerLatency(b *testing.B) {
 	}
 	c.token = identityToken(b, "lat-user")
 	c.hello(nil)
-	client := &http.Client{}
-	var lastAck time.Time
 	b.ResetTimer()
 	for range b.N {
-		lat := make([]time.Duration, 0, n)
 		begin := time.Now()
-		for i := range n {
-			body := fmt.Sprintf(`{"payload":{"content_type":"flow_trigger","content":{"flow_id":"pong"}},"client":{"user_id":%q},"metadata":{"n":%d}}`, c.user, i)
-			req, _ := http.NewRequest("POST", g.URL+"/v1/api/broadcasts", strings.NewReader(body))
-			req.Header.Set("x-api-key", e.key)
-			start := time.Now()
-			resp, err := client.Do(req)
-			if err != nil || resp.StatusCode != 200 {
-				b.Fatalf("broadcast %d: %v %v", i, err, resp)
-			}
-			resp.Body.Close()
-			f := c.next(10 * time.Second)
-			lat = append(lat, time.Since(start))
-			if f.Type != "message" || f.Text != "pong "+strconv.Itoa(i) {
-				b.Fatalf("broadcast %d: got %+v", i, f)
-			}
-			if time.Since(lastAck) >= 50*time.Millisecond || i == n-1 { // as the widget does
-				c.ack(f.Seq)
-				lastAck = time.Now()
-			}
-		}
+		lat := pongLatency(b, g.URL, e.key, c, n)
 		report(b, "web chat flow_trigger accepted → message at the client", lat, time.Since(begin))
 	}
+}
+
+// pongLatency sends n flow_triggers of the pong flow to c's user through
+// the Broadcasts API at url, one at a time, and returns the time from each
+// request to its message at c. The client acknowledges as the widget does.
+func pongLatency(b *testing.B, url, key string, c *chat, n int) []time.Duration {
+	client := &http.Client{}
+	var lastAck time.Time
+	lat := make([]time.Duration, 0, n)
+	for i := range n {
+		body := fmt.Sprintf(`{"payload":{"content_type":"flow_trigger","content":{"flow_id":"pong"}},"client":{"user_id":%q},"metadata":{"n":%d}}`, c.user, i)
+		req, _ := http.NewRequest("POST", url+"/v1/api/broadcasts", strings.NewReader(body))
+		req.Header.Set("x-api-key", key)
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatalf("broadcast %d: %v %v", i, err, resp)
+		}
+		resp.Body.Close()
+		f := c.next(10 * time.Second)
+		lat = append(lat, time.Since(start))
+		if f.Type != "message" || f.Text != "pong "+strconv.Itoa(i) {
+			b.Fatalf("broadcast %d: got %+v", i, f)
+		}
+		if time.Since(lastAck) >= 50*time.Millisecond || i == n-1 {
+			c.ack(f.Seq)
+			lastAck = time.Now()
+		}
+	}
+	return lat
 }
 
 // BenchmarkWebchatConnections holds -webchat.conns connections (10,000 by

@@ -13,6 +13,11 @@ import (
 // delivered.
 const ReasonPendingConnection = "pending_connection"
 
+// ReasonExpired is the reason of a web chat delivery whose message no client
+// acknowledged within the outbox's retention: the message is deleted and the
+// delivery failed.
+const ReasonExpired = "expired"
+
 // WebchatMessage is one outbound web chat message: the frame the channel's
 // plugin rendered for it, under a sequence number that increases per
 // (ChannelID, UserID).
@@ -69,6 +74,47 @@ type Webchat interface {
 	// user the reason ReasonPendingConnection: the user's last connection
 	// closed.
 	MarkWebchatWaiting(ctx context.Context, channelID, userID string, at time.Time) error
+	// ExpireWebchat deletes up to limit messages created before before,
+	// oldest first, and fails the deliveries of the unacknowledged ones
+	// with ReasonExpired. It returns how many messages it deleted.
+	ExpireWebchat(ctx context.Context, before time.Time, limit int, at time.Time) (int, error)
+
+	WebchatNodes
+}
+
+// WebchatPresence says whether a user has a connection on a node.
+type WebchatPresence struct {
+	ChannelID string
+	UserID    string
+	Online    bool
+}
+
+// WebchatNodes is web chat presence across the gateway nodes sharing a
+// store: each node holds a lease it renews, and files under it the users it
+// has connections of. A node whose lease ran out (it stopped or died) counts
+// no more, whatever rows it left.
+type WebchatNodes interface {
+	// RenewWebchatNode extends (or creates) a node's lease until until. It
+	// reports whether the node was known: false for a new node, or one
+	// forgotten after its lease ran out, whose presence must be filed
+	// again.
+	RenewWebchatNode(ctx context.Context, node string, until time.Time) (known bool, err error)
+	// ForgetWebchatNodes deletes the nodes whose lease ran out before
+	// before, with their presence, and returns how many.
+	ForgetWebchatNodes(ctx context.Context, before time.Time) (int, error)
+	// SetWebchatPresence files (Online) or removes users under a node.
+	SetWebchatPresence(ctx context.Context, node string, ps []WebchatPresence) error
+	// WebchatOnline returns which of a channel's users have a connection
+	// on a node other than exceptNode whose lease runs past now.
+	WebchatOnline(ctx context.Context, channelID string, userIDs []string, exceptNode string, now time.Time) (map[string]bool, error)
+}
+
+// WebchatWake says a user's message with sequence number Seq is stored: a
+// node holding connections of the user writes it to them from the outbox.
+type WebchatWake struct {
+	ChannelID string
+	UserID    string
+	Seq       int64
 }
 
 // WebchatProviderID is the provider id of a web chat delivery: "seq:" and

@@ -9,67 +9,88 @@ import (
 	"github.com/switchboard-gw/switchboard/gateway/store"
 )
 
-// ackTimeout bounds one write of acknowledgements.
-const ackTimeout = 10 * time.Second
+// batchTimeout bounds one write of a coalescer.
+const batchTimeout = 10 * time.Second
 
-// acker records client acks in batches: acks that arrive while a batch is
-// being written are merged (the highest sequence number per user wins) and
-// written together next, so a broadcast acked by thousands of clients costs
-// a few transactions, not thousands. An ack lost in a crash only means its
-// messages are written again on the next connection, where the client
-// skips sequence numbers it has.
-type acker struct {
-	store interface {
-		AckWebchat(ctx context.Context, acks []store.WebchatAck, keep int, at time.Time) error
-	}
-	keep int
-	log  *slog.Logger
+// coalescer writes values per key in batches: values that arrive while a
+// batch is being written are merged per key and written together next, so
+// a burst (a broadcast acknowledged by thousands of clients, thousands of
+// reconnects) costs a few transactions, not thousands.
+type coalescer[K comparable, V any] struct {
+	// merge folds a newer value into a pending one; nil: the newer wins.
+	merge func(old, v V) V
+	write func(ctx context.Context, batch map[K]V) error
+	what  string // for the error log
+	log   *slog.Logger
 
 	mu       sync.Mutex
-	pending  map[userKey]int64
+	pending  map[K]V
 	flushing bool
 	wg       sync.WaitGroup
 }
 
-func (a *acker) add(k userKey, seq int64) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.pending == nil {
-		a.pending = map[userKey]int64{}
+func (c *coalescer[K, V]) add(k K, v V) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pending == nil {
+		c.pending = map[K]V{}
 	}
-	a.pending[k] = max(a.pending[k], seq)
-	if a.flushing {
+	if old, ok := c.pending[k]; ok && c.merge != nil {
+		v = c.merge(old, v)
+	}
+	c.pending[k] = v
+	if c.flushing {
 		return
 	}
-	a.flushing = true
-	a.wg.Add(1)
-	go a.flush()
+	c.flushing = true
+	c.wg.Add(1)
+	go c.flush()
 }
 
-// flush writes batches until no ack is pending.
-func (a *acker) flush() {
-	defer a.wg.Done()
+// flush writes batches until nothing is pending.
+func (c *coalescer[K, V]) flush() {
+	defer c.wg.Done()
 	for {
-		a.mu.Lock()
-		batch := a.pending
-		a.pending = nil
+		c.mu.Lock()
+		batch := c.pending
+		c.pending = nil
 		if len(batch) == 0 {
-			a.flushing = false
-			a.mu.Unlock()
+			c.flushing = false
+			c.mu.Unlock()
 			return
 		}
-		a.mu.Unlock()
-		acks := make([]store.WebchatAck, 0, len(batch))
-		for k, seq := range batch {
-			acks = append(acks, store.WebchatAck{ChannelID: k.channel, UserID: k.user, Seq: seq})
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
-		if err := a.store.AckWebchat(ctx, acks, a.keep, time.Time{}); err != nil {
-			a.log.Error("web chat: record acks", "count", len(acks), "err", err)
+		c.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+		if err := c.write(ctx, batch); err != nil {
+			c.log.Error("web chat: "+c.what, "count", len(batch), "err", err)
 		}
 		cancel()
 	}
 }
 
 // wait returns once no batch is being written.
-func (a *acker) wait() { a.wg.Wait() }
+func (c *coalescer[K, V]) wait() { c.wg.Wait() }
+
+// ackStore records acks.
+type ackStore interface {
+	AckWebchat(ctx context.Context, acks []store.WebchatAck, keep int, at time.Time) error
+}
+
+// newAcker records client acks in batches, the highest sequence number per
+// user winning. An ack lost in a crash only means its messages are written
+// again on the next connection, where the client skips sequence numbers it
+// has.
+func newAcker(st ackStore, keep int, log *slog.Logger) *coalescer[userKey, int64] {
+	return &coalescer[userKey, int64]{
+		merge: func(old, v int64) int64 { return max(old, v) },
+		write: func(ctx context.Context, batch map[userKey]int64) error {
+			acks := make([]store.WebchatAck, 0, len(batch))
+			for k, seq := range batch {
+				acks = append(acks, store.WebchatAck{ChannelID: k.channel, UserID: k.user, Seq: seq})
+			}
+			return st.AckWebchat(ctx, acks, keep, time.Time{})
+		},
+		what: "record acks",
+		log:  log,
+	}
+}

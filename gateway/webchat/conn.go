@@ -37,10 +37,12 @@ const (
 // outItem is work for a connection's writer.
 type outItem struct {
 	// seq > 0: a stored message, written once, in sequence order; with
-	// resume, the resume point. 0: a reply, written as is.
+	// resume, the resume point; with fetch, a message stored by another
+	// node, read from the outbox. 0: a reply, written as is.
 	seq    int64
 	frame  []byte
 	resume bool
+	fetch  bool
 }
 
 // conn is one websocket. The reader goroutine owns the session fields; the
@@ -198,9 +200,15 @@ func (c *conn) readDeadline(d time.Duration) {
 // offer hands a stored message to the writer without waiting: a connection
 // whose queue is full is a slow consumer and is closed. Its client resumes
 // on reconnect, so nothing is lost.
-func (c *conn) offer(seq int64, frame []byte) {
+func (c *conn) offer(seq int64, frame []byte) { c.give(outItem{seq: seq, frame: frame}) }
+
+// fetch has the writer read the stored messages up to seq it lacks, like
+// offer.
+func (c *conn) fetch(seq int64) { c.give(outItem{seq: seq, fetch: true}) }
+
+func (c *conn) give(it outItem) {
 	select {
-	case c.out <- outItem{seq: seq, frame: frame}:
+	case c.out <- it:
 	case <-c.done:
 	default:
 		c.shutdown(websocket.ClosePolicyViolation, "slow consumer", false)
@@ -398,15 +406,24 @@ func (c *conn) end() {
 	_ = c.ws.Close()
 	others := c.svc.hub.remove(c, c.key)
 	if c.key.user != "" && !others && c.written > c.acked {
-		// Deliveries in flight to this connection now wait for the
-		// user's next one (their status says pending_connection).
-		ctx, cancel := context.WithTimeout(context.Background(), c.svc.limits.WriteWait)
-		if err := c.svc.opts.Store.MarkWebchatWaiting(ctx, c.ch.ID, c.key.user, time.Time{}); err != nil {
-			c.svc.log.Warn("web chat: mark deliveries waiting", "channel", c.ch.ID, "user", c.key.user, "err", err)
-		}
-		cancel()
+		c.markWaiting()
 	}
 	c.svc.hub.release()
+}
+
+// markWaiting has the deliveries in flight to this connection, the user's
+// last on this node, wait for the user's next connection (their status
+// says pending_connection), unless the user is connected to another node.
+func (c *conn) markWaiting() {
+	ctx, cancel := context.WithTimeout(context.Background(), c.svc.limits.WriteWait)
+	defer cancel()
+	elsewhere, err := c.svc.onlineElsewhere(ctx, c.ch.ID, []string{c.key.user})
+	if err == nil && !elsewhere[c.key.user] {
+		err = c.svc.opts.Store.MarkWebchatWaiting(ctx, c.ch.ID, c.key.user, time.Time{})
+	}
+	if err != nil {
+		c.svc.log.Warn("web chat: mark deliveries waiting", "channel", c.ch.ID, "user", c.key.user, "err", err)
+	}
 }
 
 func (c *conn) writeLoop() {
@@ -459,7 +476,8 @@ func (c *conn) flushAndClose(started *bool) {
 // order: nothing before the session's resume point is written, a message
 // already written is skipped, and a gap (a message stored but published
 // out of order, or while the connection was being registered) is filled
-// from the store first.
+// from the store first. A gap the store cannot fill (messages expired) is
+// passed over: sequence numbers may skip values.
 func (c *conn) write(it outItem, started *bool) error {
 	switch {
 	case it.resume:
@@ -469,6 +487,8 @@ func (c *conn) write(it outItem, started *bool) error {
 		return c.send(it.frame)
 	case !*started || it.seq <= c.written:
 		return nil
+	case it.fetch:
+		return c.replay(0)
 	case it.seq > c.written+1:
 		if err := c.replay(it.seq); err != nil {
 			return err

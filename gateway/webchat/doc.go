@@ -12,7 +12,8 @@
 //     HandleFrame, waiting out a plugin restart.
 //   - Sessions and presence: a frame that starts a session registers the
 //     connection under (channel, user); Connected tells whether a user has a
-//     connection on this node. A user may have several (tabs).
+//     connection on this node. A user may have several (tabs), on several
+//     nodes.
 //   - Outbox: Plugins wraps the delivery pipeline's plugin lookup so that a
 //     web chat delivery, instead of going to the plugin's Send, is rendered
 //     by RenderOutbound under the user's next sequence number, stored with
@@ -24,11 +25,19 @@
 //     saw; the writer replays every stored message after it before anything
 //     newer, and fills any gap from the store, so each connection gets every
 //     message exactly once and in order.
+//   - Retention: messages older than Limits.Retention are deleted; the
+//     deliveries of those never acknowledged fail with reason expired. A
+//     resuming client gets the next stored message: sequence numbers may
+//     skip values.
 //   - Widget: GET /channels/{channel_id}/ serves a demo page and
 //     /channels/{channel_id}/widget.js the embeddable widget, both embedded
 //     in the binary.
 //
-// Presence is per node: with several gateway nodes a message is written at
-// once only to connections on the node that delivers it; others get it when
-// they next resume.
+// Several nodes (Options.Wakeups, PostgreSQL): each node holds a lease and
+// files its users' presence in the store, so a delivery on any node knows
+// whether the user is connected anywhere; after storing messages a node
+// wakes the others, and a node holding connections of a woken user has them
+// read the new messages from the outbox. Listening again after a lost
+// connection, a node fetches whatever its connections lack. On one node
+// (SQLite) all of this stays in memory.
 package webchat

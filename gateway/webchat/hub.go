@@ -17,10 +17,14 @@ type hub struct {
 	users  map[userKey][]*conn
 	closed bool
 	wg     sync.WaitGroup // one per admitted connection
+	// presence, when set, hears a user's first connection (true) and last
+	// (false) on this node. It is called under mu, so the order it hears
+	// is the order of connects and disconnects, also against refile.
+	presence func(k userKey, online bool)
 }
 
-func newHub() *hub {
-	return &hub{all: map[*conn]struct{}{}, users: map[userKey][]*conn{}}
+func newHub(presence func(userKey, bool)) *hub {
+	return &hub{all: map[*conn]struct{}{}, users: map[userKey][]*conn{}, presence: presence}
 }
 
 // admit records a new connection; false once the hub is closed.
@@ -40,6 +44,9 @@ func (h *hub) register(c *conn, k userKey) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.users[k] = append(h.users[k], c)
+	if len(h.users[k]) == 1 && h.presence != nil {
+		h.presence(k, true)
+	}
 }
 
 // remove forgets a connection and reports whether its user has another
@@ -56,6 +63,9 @@ func (h *hub) remove(c *conn, k userKey) (others bool) {
 		}
 	}
 	if len(cs) == 0 {
+		if _, had := h.users[k]; had && h.presence != nil {
+			h.presence(k, false)
+		}
 		delete(h.users, k)
 	} else {
 		h.users[k] = cs
@@ -73,6 +83,36 @@ func (h *hub) publish(k userKey, seq int64, frame []byte) {
 	for _, c := range h.users[k] {
 		c.offer(seq, frame)
 	}
+}
+
+// wake has every connection of a user fetch the stored messages up to seq
+// it does not have yet.
+func (h *hub) wake(k userKey, seq int64) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, c := range h.users[k] {
+		c.fetch(seq)
+	}
+}
+
+// refile tells presence every user again.
+func (h *hub) refile() {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for k := range h.users {
+		h.presence(k, true)
+	}
+}
+
+// usersByChannel lists the users with a connection, by channel.
+func (h *hub) usersByChannel() map[string][]string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := map[string][]string{}
+	for k := range h.users {
+		out[k.channel] = append(out[k.channel], k.user)
+	}
+	return out
 }
 
 func (h *hub) connected(channelID, userID string) bool {

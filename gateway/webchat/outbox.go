@@ -3,7 +3,6 @@ package webchat
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/switchboard-gw/switchboard/gateway/store"
 	"github.com/switchboard-gw/switchboard/sdk"
@@ -75,6 +74,22 @@ func (s *Service) deliver(ctx context.Context, sc sdk.SocketChannel, batch []sdk
 	if err != nil {
 		return nil, err
 	}
+	elsewhere := map[userKey]bool{}
+	for ch, users := range byChannel {
+		var away []string
+		for _, u := range users {
+			if !s.hub.connected(ch, u) {
+				away = append(away, u)
+			}
+		}
+		on, err := s.onlineElsewhere(ctx, ch, away)
+		if err != nil {
+			return nil, fmt.Errorf("web chat presence: %w", err)
+		}
+		for u := range on {
+			elsewhere[userKey{ch, u}] = true
+		}
+	}
 	var appends []store.WebchatAppend
 	var idx []int // batch index of each append
 	for i, f := range frames {
@@ -87,28 +102,46 @@ func (s *Service) deliver(ctx context.Context, sc sdk.SocketChannel, batch []sdk
 		appends = append(appends, store.WebchatAppend{
 			WebchatMessage: store.WebchatMessage{ChannelID: m.ChannelID, UserID: m.Recipient, Seq: m.Seq,
 				IdempotencyKey: m.IdempotencyKey, Frame: f.Frame},
-			Offline: !s.hub.connected(m.ChannelID, m.Recipient),
+			Offline: !s.hub.connected(m.ChannelID, m.Recipient) && !elsewhere[userKey{m.ChannelID, m.Recipient}],
 		})
 		idx = append(idx, i)
 	}
-	stored, err := s.opts.Store.AppendWebchat(ctx, appends, time.Time{})
+	stored, err := s.opts.Store.AppendWebchat(ctx, appends, s.now())
 	if err != nil {
 		return nil, err
 	}
 	var missing []string
+	var wakes []store.WebchatWake
 	for j, a := range appends {
 		i := idx[j]
 		if stored[j] {
 			s.hub.publish(userKey{a.ChannelID, a.UserID}, a.Seq, a.Frame)
 			results[i].ProviderID = store.WebchatProviderID(a.Seq)
+			wakes = append(wakes, store.WebchatWake{ChannelID: a.ChannelID, UserID: a.UserID, Seq: a.Seq})
 			continue
 		}
 		missing = append(missing, a.IdempotencyKey)
 	}
+	s.wakeOthers(ctx, wakes)
 	if len(missing) > 0 {
 		s.settleSkipped(ctx, batch, results, missing)
 	}
 	return results, nil
+}
+
+// wakeOthers tells the other nodes about stored messages, after the commit.
+// Every stored message, not only those of users the presence says are
+// connected elsewhere: a user whose connection registers while the message
+// is being stored is not filed yet, and without the wake-up would miss it
+// until reconnecting.
+func (s *Service) wakeOthers(ctx context.Context, wakes []store.WebchatWake) {
+	if !s.clustered() || len(wakes) == 0 {
+		return
+	}
+	if err := s.opts.Wakeups.Wake(ctx, wakes); err != nil {
+		s.log.Warn("web chat: wake other nodes; their users get these messages on the next wake-up or reconnect",
+			"count", len(wakes), "err", err)
+	}
 }
 
 // settleSkipped decides the messages AppendWebchat skipped: one stored

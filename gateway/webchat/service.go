@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -70,6 +71,15 @@ type Limits struct {
 	// HistoryKeep is how many acknowledged messages are kept per user, for
 	// new tabs and reloads. Defaults to 200.
 	HistoryKeep int
+	// Retention is how long a message stays in the outbox: one no client
+	// acknowledged by then expires (its delivery fails with reason
+	// expired), and older history is no longer replayed. Defaults to 7
+	// days.
+	Retention time.Duration
+	// NodeTTL is how long a node's presence counts without the node
+	// renewing its lease (every third of it): a node that dies stops
+	// counting after at most this. Defaults to 30s.
+	NodeTTL time.Duration
 }
 
 func (l *Limits) defaults() {
@@ -82,6 +92,8 @@ func (l *Limits) defaults() {
 	def(&l.PongWait, 60*time.Second)
 	def(&l.WriteWait, 10*time.Second)
 	def(&l.PluginWait, 30*time.Second)
+	def(&l.Retention, 7*24*time.Hour)
+	def(&l.NodeTTL, 30*time.Second)
 	if l.MaxFrameBytes <= 0 {
 		l.MaxFrameBytes = 64 << 10
 	}
@@ -112,17 +124,28 @@ type Options struct {
 	// SecretKey is the gateway's secret_key, from which each channel's
 	// session signing key is derived (SessionKey).
 	SecretKey string
-	Logger    *slog.Logger
+	// Wakeups joins the gateway nodes sharing the store (PostgreSQL): this
+	// node then files its users' presence under Node and wakes the other
+	// nodes for every message it stores. Nil on a single node (SQLite):
+	// presence stays in memory and nothing crosses processes.
+	Wakeups Wakeups
+	// Node names this process among the nodes; required with Wakeups.
+	Node   string
+	Logger *slog.Logger
+	// Now is the clock of retention and node leases. Defaults to time.Now.
+	Now func() time.Time
 }
 
 // Service is the gateway side of web chat. Create it with New; Run closes
 // every connection when its context ends.
 type Service struct {
-	opts   Options
-	limits Limits
-	log    *slog.Logger
-	hub    *hub
-	acks   *acker
+	opts     Options
+	limits   Limits
+	log      *slog.Logger
+	now      func() time.Time
+	hub      *hub
+	acks     *coalescer[userKey, int64]
+	presence *coalescer[userKey, bool] // nil on a single node
 }
 
 // New returns a Service.
@@ -133,18 +156,31 @@ func New(opts Options) (*Service, error) {
 	if opts.SecretKey == "" {
 		return nil, errors.New("webchat: Options.SecretKey is required")
 	}
+	if opts.Wakeups != nil && opts.Node == "" {
+		return nil, errors.New("webchat: Options.Node is required with Wakeups")
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	opts.Limits.defaults()
 	log := opts.Logger.With("component", "webchat")
-	return &Service{
+	s := &Service{
 		opts:   opts,
 		limits: opts.Limits,
 		log:    log,
-		hub:    newHub(),
-		acks:   &acker{store: opts.Store, keep: opts.Limits.HistoryKeep, log: log},
-	}, nil
+		now:    opts.Now,
+		acks:   newAcker(opts.Store, opts.Limits.HistoryKeep, log),
+	}
+	var onPresence func(userKey, bool)
+	if s.clustered() {
+		s.presence = newPresence(opts.Store, opts.Node, log)
+		onPresence = s.presence.add
+	}
+	s.hub = newHub(onPresence)
+	return s, nil
 }
 
 // Routes are the service's HTTP routes: the websocket, the demo page and
@@ -157,13 +193,25 @@ func (s *Service) Routes() []httpapi.Route {
 	}
 }
 
-// Run returns when ctx ends, after closing every connection (1001, going
-// away: clients reconnect to another node or after the restart) and
-// recording the last acks.
+// Run expires old messages and, with several nodes, keeps this node's lease
+// and listens to the others. It returns when ctx ends, after closing every
+// connection (1001, going away: clients reconnect to another node or after
+// the restart), recording the last acks and ending the node's lease.
 func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Go(func() { s.expireLoop(ctx) })
+	if s.clustered() {
+		s.log.Info("web chat node joins the nodes sharing the store", "node", s.opts.Node)
+		wg.Go(func() { s.runCluster(ctx) })
+	}
 	<-ctx.Done()
 	s.hub.closeAll()
 	s.acks.wait()
+	wg.Wait()
+	if s.clustered() {
+		s.presence.wait()
+		s.leave()
+	}
 	return nil
 }
 

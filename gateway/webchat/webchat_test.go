@@ -102,9 +102,18 @@ type env struct {
 	plugin *fakePlugin
 	events *events
 	url    string
+	// stop ends the service's Run and waits for it (also done at
+	// cleanup).
+	stop func()
 }
 
 func newEnv(t *testing.T, limits Limits) *env {
+	t.Helper()
+	return startNode(t, newStore(t), Options{Limits: limits})
+}
+
+// newStore is a store with the channel "web" of the fake plugin.
+func newStore(t *testing.T) *sqlstore.Store {
 	t.Helper()
 	st := sqlstore.OpenTest(t)
 	ctx := t.Context()
@@ -120,8 +129,16 @@ func newEnv(t *testing.T, limits Limits) *env {
 	if err := st.UpsertChannel(ctx, &ch); err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+// startNode runs a service on st with opts (its store, plugins, events,
+// queue and secret filled in) until the test ends.
+func startNode(t *testing.T, st *sqlstore.Store, opts Options) *env {
+	t.Helper()
 	e := &env{st: st, plugin: &fakePlugin{}, events: &events{}}
-	svc, err := New(Options{Store: st, Plugins: e.plugin, Events: e.events, Queue: notifier{}, SecretKey: "secret", Limits: limits})
+	opts.Store, opts.Plugins, opts.Events, opts.Queue, opts.SecretKey = st, e.plugin, e.events, notifier{}, "secret"
+	svc, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,10 +148,11 @@ func newEnv(t *testing.T, limits Limits) *env {
 		mux.Handle(r.Pattern, r.Handler)
 	}
 	srv := httptest.NewServer(mux)
-	runCtx, stop := context.WithCancel(context.Background())
+	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = svc.Run(runCtx); close(done) }()
-	t.Cleanup(func() { stop(); <-done; srv.Close() })
+	e.stop = sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(func() { e.stop(); srv.Close() })
 	e.url = "ws" + strings.TrimPrefix(srv.URL, "http") + "/channels/web/ws"
 	return e
 }
@@ -404,7 +422,7 @@ func (b *blockingAcks) AckWebchat(_ context.Context, acks []store.WebchatAck, _ 
 
 func TestAcksArrivingDuringAWriteAreMerged(t *testing.T) {
 	st := &blockingAcks{release: make(chan struct{})}
-	a := &acker{store: st, keep: 10, log: slog.New(slog.DiscardHandler)}
+	a := newAcker(st, 10, slog.New(slog.DiscardHandler))
 	a.add(userKey{"web", "ann"}, 1)
 	waitFor(t, "the first write", func() bool { st.mu.Lock(); defer st.mu.Unlock(); return len(st.calls) == 1 })
 	for i := int64(2); i <= 50; i++ {

@@ -284,3 +284,40 @@ func (s *Store) MarkWebchatWaiting(ctx context.Context, channelID, userID string
 	}
 	return nil
 }
+
+// ExpireWebchat deletes the oldest messages created before before, at most
+// limit, and fails the deliveries of those no client acknowledged, in one
+// transaction. A zero at means now.
+func (s *Store) ExpireWebchat(ctx context.Context, before time.Time, limit int, at time.Time) (int, error) {
+	if at.IsZero() {
+		at = s.now()
+	}
+	var n int
+	err := s.tx(ctx, func(tx *Store) error {
+		rows, err := tx.queryWrite(ctx, false, `DELETE FROM webchat_messages WHERE idempotency_key IN (
+				SELECT idempotency_key FROM webchat_messages WHERE created_at < ? ORDER BY created_at LIMIT ?)
+			RETURNING idempotency_key`, micros(before), limitOrDefault(limit))
+		if err != nil {
+			return err
+		}
+		keys, err := collect(rows, scanString)
+		if err != nil {
+			return err
+		}
+		n = len(keys)
+		// Acknowledged ones are delivered already and stay so.
+		for start := 0; start < len(keys); start += inChunk {
+			in, args := inArgs(keys[start:min(start+inChunk, len(keys))])
+			if _, err := tx.exec(ctx, `UPDATE deliveries SET status = 'failed', reason = ?, last_error = ?, updated_at = ?
+				WHERE status = 'sent' AND idempotency_key IN `+in,
+				append([]any{store.ReasonExpired, "no client acknowledged the message within the web chat retention", micros(at)}, args...)...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("expire webchat: %w", err)
+	}
+	return n, nil
+}

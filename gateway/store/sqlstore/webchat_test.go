@@ -1,10 +1,15 @@
 package sqlstore_test
 
 import (
+	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,11 +37,7 @@ func testWebchat(t *testing.T, s *sqlstore.Store) {
 			t.Fatal(err)
 		}
 	}
-	must(s.UpsertWorkspace(ctx, store.Workspace{ID: "ws", Name: "ws"}))
-	b := store.Bot{WorkspaceID: "ws", Name: "bot", Definition: json.RawMessage(`{"flows":[]}`)}
-	must(s.UpsertBot(ctx, &b))
-	ch := store.Channel{WorkspaceID: "ws", BotID: b.ID, Name: "web", Type: "assistant", Enabled: true}
-	must(s.UpsertChannel(ctx, &ch))
+	ch := webchatChannel(t, s)
 
 	// Four deliveries to ann, one to bob.
 	var ds []store.Delivery
@@ -168,17 +169,7 @@ func TestWebchatAcksInManyChunks(t *testing.T) {
 	t.Parallel()
 	s := sqlstore.OpenTest(t)
 	ctx := t.Context()
-	if err := s.UpsertWorkspace(ctx, store.Workspace{ID: "ws", Name: "ws"}); err != nil {
-		t.Fatal(err)
-	}
-	b := store.Bot{WorkspaceID: "ws", Name: "bot", Definition: json.RawMessage(`{"flows":[]}`)}
-	if err := s.UpsertBot(ctx, &b); err != nil {
-		t.Fatal(err)
-	}
-	ch := store.Channel{WorkspaceID: "ws", BotID: b.ID, Name: "web", Type: "assistant", Enabled: true}
-	if err := s.UpsertChannel(ctx, &ch); err != nil {
-		t.Fatal(err)
-	}
+	ch := webchatChannel(t, s)
 	const users = 1234
 	ds := make([]store.Delivery, users)
 	msgs := make([]store.WebchatAppend, users)
@@ -222,4 +213,279 @@ func delivery(t *testing.T, s *sqlstore.Store, ds []store.Delivery, key string) 
 	}
 	t.Fatalf("no delivery %s", key)
 	return store.Delivery{}
+}
+
+// webchatChannel makes a workspace, bot and web chat channel.
+func webchatChannel(t *testing.T, s *sqlstore.Store) store.Channel {
+	t.Helper()
+	ctx := t.Context()
+	if err := s.UpsertWorkspace(ctx, store.Workspace{ID: "ws", Name: "ws"}); err != nil {
+		t.Fatal(err)
+	}
+	b := store.Bot{WorkspaceID: "ws", Name: "bot", Definition: json.RawMessage(`{"flows":[]}`)}
+	if err := s.UpsertBot(ctx, &b); err != nil {
+		t.Fatal(err)
+	}
+	ch := store.Channel{WorkspaceID: "ws", BotID: b.ID, Name: "web", Type: "assistant", Enabled: true}
+	if err := s.UpsertChannel(ctx, &ch); err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+func TestWebchatExpirySQLite(t *testing.T) {
+	t.Parallel()
+	testWebchatExpiry(t, sqlstore.OpenTest(t))
+}
+
+func TestWebchatExpiryPostgres(t *testing.T) {
+	t.Parallel()
+	testWebchatExpiry(t, sqlstore.OpenTestPostgres(t))
+}
+
+func testWebchatExpiry(t *testing.T, s *sqlstore.Store) {
+	ctx := t.Context()
+	ch := webchatChannel(t, s)
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	// ann: two old messages, the first acknowledged; bob: one old and
+	// offline; cyd: one recent.
+	type m struct {
+		user, key string
+		seq       int64
+		created   time.Time
+	}
+	ms := []m{{"ann", "a1", 1, t0}, {"ann", "a2", 2, t0.Add(time.Minute)}, {"bob", "b1", 1, t0.Add(2 * time.Minute)},
+		{"cyd", "c1", 1, t0.Add(time.Hour)}}
+	var ds []store.Delivery
+	var appends []store.WebchatAppend
+	for _, x := range ms {
+		ds = append(ds, store.Delivery{WorkspaceID: "ws", ChannelID: ch.ID, Recipient: x.user,
+			Content: message.Text(x.key), IdempotencyKey: x.key})
+		appends = append(appends, store.WebchatAppend{WebchatMessage: store.WebchatMessage{ChannelID: ch.ID, UserID: x.user,
+			Seq: x.seq, IdempotencyKey: x.key, Frame: []byte(x.key), CreatedAt: x.created}, Offline: x.user == "bob"})
+	}
+	if _, err := s.EnqueueDeliveries(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // ann's two go one after the other
+		if _, err := s.ClaimDeliveries(ctx, store.ClaimOptions{Limit: 10, Now: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.AppendWebchat(ctx, appends, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AckWebchat(ctx, []store.WebchatAck{{ChannelID: ch.ID, UserID: "ann", Seq: 1}}, 10, t0); err != nil {
+		t.Fatal(err)
+	}
+
+	// The three old ones go, two per call, oldest first.
+	at := t0.Add(8 * 24 * time.Hour)
+	before := t0.Add(30 * time.Minute)
+	for i, want := range []int{2, 1, 0} {
+		n, err := s.ExpireWebchat(ctx, before, 2, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Fatalf("call %d expired %d, want %d", i+1, n, want)
+		}
+	}
+	for key, want := range map[string]store.DeliveryStatus{"a1": store.DeliveryDelivered, "a2": store.DeliveryFailed,
+		"b1": store.DeliveryFailed, "c1": store.DeliverySent} {
+		d := delivery(t, s, ds, key)
+		wantReason := ""
+		if want == store.DeliveryFailed {
+			wantReason = store.ReasonExpired
+		}
+		if d.Status != want || d.Reason != wantReason || (want == store.DeliveryFailed && !d.UpdatedAt.Equal(at)) {
+			t.Fatalf("delivery %s = %s/%q at %s, want %s/%q", key, d.Status, d.Reason, d.UpdatedAt, want, wantReason)
+		}
+	}
+	for user, want := range map[string]int{"ann": 0, "bob": 0, "cyd": 1} {
+		list, err := s.ListWebchat(ctx, ch.ID, user, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != want {
+			t.Fatalf("%s has %d messages left, want %d", user, len(list), want)
+		}
+	}
+	// Sequence numbers go on after the expired ones.
+	seqs, err := s.WebchatSeqs(ctx, ch.ID, []string{"ann", "bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seqs["ann"] != 2 || seqs["bob"] != 1 {
+		t.Fatalf("last seqs after expiry = %v", seqs)
+	}
+}
+
+func TestWebchatNodesSQLite(t *testing.T) {
+	t.Parallel()
+	testWebchatNodes(t, sqlstore.OpenTest(t))
+}
+
+func TestWebchatNodesPostgres(t *testing.T) {
+	t.Parallel()
+	testWebchatNodes(t, sqlstore.OpenTestPostgres(t))
+}
+
+func testWebchatNodes(t *testing.T, s *sqlstore.Store) {
+	ctx := t.Context()
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	ttl := 30 * time.Second
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	renew := func(node string, until time.Time, wantKnown bool) {
+		t.Helper()
+		known, err := s.RenewWebchatNode(ctx, node, until)
+		must(err)
+		if known != wantKnown {
+			t.Fatalf("renew %s: known %v, want %v", node, known, wantKnown)
+		}
+	}
+	online := func(except string, now time.Time, want ...string) {
+		t.Helper()
+		got, err := s.WebchatOnline(ctx, "web", []string{"ann", "bob", "cyd"}, except, now)
+		must(err)
+		wantSet := map[string]bool{}
+		for _, u := range want {
+			wantSet[u] = true
+		}
+		if !reflect.DeepEqual(got, wantSet) {
+			t.Fatalf("online except %s at %s = %v, want %v", except, now.Sub(t0), got, wantSet)
+		}
+	}
+	renew("a", t0.Add(ttl), false)
+	renew("a", t0.Add(ttl), true)
+	renew("b", t0.Add(ttl), false)
+	must(s.SetWebchatPresence(ctx, "a", []store.WebchatPresence{{ChannelID: "web", UserID: "ann", Online: true},
+		{ChannelID: "web", UserID: "bob", Online: true}, {ChannelID: "other", UserID: "cyd", Online: true}}))
+	must(s.SetWebchatPresence(ctx, "b", []store.WebchatPresence{{ChannelID: "web", UserID: "bob", Online: true}}))
+	must(s.SetWebchatPresence(ctx, "a", []store.WebchatPresence{{ChannelID: "web", UserID: "ann", Online: true}})) // again: no error
+	online("b", t0, "ann", "bob")
+	online("a", t0, "bob") // b's
+	must(s.SetWebchatPresence(ctx, "a", []store.WebchatPresence{{ChannelID: "web", UserID: "bob", Online: false}}))
+	online("b", t0, "ann")
+
+	// a stops renewing: after its lease, its rows count no more, while b
+	// renews and stays.
+	renew("b", t0.Add(2*ttl), true)
+	online("b", t0.Add(ttl-time.Microsecond), "ann")
+	online("b", t0.Add(ttl))
+	online("a", t0.Add(ttl), "bob")
+	n, err := s.ForgetWebchatNodes(ctx, t0.Add(ttl+time.Microsecond))
+	must(err)
+	if n != 1 {
+		t.Fatalf("forgot %d nodes, want 1 (a)", n)
+	}
+	// Back, a is unknown and its presence gone until filed again.
+	renew("a", t0.Add(3*ttl), false)
+	online("b", t0.Add(ttl))
+	must(s.SetWebchatPresence(ctx, "a", []store.WebchatPresence{{ChannelID: "web", UserID: "cyd", Online: true}}))
+	online("b", t0.Add(ttl), "cyd")
+}
+
+func TestWebchatWakeupsOnlyOnPostgres(t *testing.T) {
+	t.Parallel()
+	if _, ok := sqlstore.OpenTest(t).WebchatWakeups("a", slog.New(slog.DiscardHandler)); ok {
+		t.Fatal("SQLite has web chat wake-ups")
+	}
+}
+
+// TestWebchatWakeupsPostgres: wake-ups of another node arrive, in order,
+// split over several notifications when long; a node's own are not
+// delivered to it; a listener whose connection is killed listens again and
+// resyncs.
+func TestWebchatWakeupsPostgres(t *testing.T) {
+	t.Parallel()
+	s := sqlstore.OpenTestPostgres(t)
+	log := slog.New(slog.DiscardHandler)
+	a, _ := s.WebchatWakeups("a-"+t.Name(), log)
+	b, ok := s.WebchatWakeups("b-"+t.Name(), log)
+	if !ok {
+		t.Fatal("PostgreSQL has no web chat wake-ups")
+	}
+	resyncs := make(chan struct{}, 10)
+	got := make(chan []store.WebchatWake, 100)
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- b.Listen(ctx, func(context.Context) { resyncs <- struct{}{} }, func(ws []store.WebchatWake) { got <- ws })
+	}()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("listen: %v", err)
+		}
+	})
+	waitResync := func() {
+		t.Helper()
+		select {
+		case <-resyncs:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the listener did not start listening")
+		}
+	}
+	waitResync()
+
+	var long []store.WebchatWake
+	for i := range 300 {
+		long = append(long, store.WebchatWake{ChannelID: "web", UserID: fmt.Sprintf("user-%03d-%s", i, strings.Repeat("x", 40)), Seq: int64(i + 1)})
+	}
+	if err := b.Wake(t.Context(), []store.WebchatWake{{ChannelID: "web", UserID: "self", Seq: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Wake(t.Context(), long); err != nil {
+		t.Fatal(err)
+	}
+	receive := func(n int) []store.WebchatWake {
+		t.Helper()
+		var all []store.WebchatWake
+		batches := 0
+		for len(all) < n {
+			select {
+			case ws := <-got:
+				all = append(all, ws...)
+				batches++
+			case <-time.After(10 * time.Second):
+				t.Fatalf("received %d of %d wake-ups", len(all), n)
+			}
+		}
+		if n == len(long) && batches < 2 {
+			t.Fatalf("%d wake-ups of %d bytes came in %d notification", n, len(long[0].UserID), batches)
+		}
+		return all
+	}
+	// b's own wake-up, sent first, would come first.
+	if all := receive(len(long)); !reflect.DeepEqual(all, long) {
+		t.Fatalf("received %d wake-ups, not those sent, in order (first %+v)", len(all), all[0])
+	}
+
+	admin, err := sql.Open("pgx", os.Getenv(sqlstore.PostgresTestEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var killed int
+	if err := admin.QueryRowContext(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = $1`, sqlstore.ListenerApplicationName("b-"+t.Name())).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
+	if killed != 1 {
+		t.Fatalf("terminated %d listener connections, want 1", killed)
+	}
+	waitResync()
+	one := []store.WebchatWake{{ChannelID: "web", UserID: "ann", Seq: 7}}
+	if err := a.Wake(t.Context(), one); err != nil {
+		t.Fatal(err)
+	}
+	if all := receive(1); !reflect.DeepEqual(all, one) {
+		t.Fatalf("after reconnecting got %+v", all)
+	}
 }
