@@ -101,7 +101,9 @@ type DeliveryConfig struct {
 // QueueConfig tunes the durable job queue (conversation events, broadcast
 // fan-out).
 type QueueConfig struct {
-	// Workers is how many jobs run at once. Defaults to 16.
+	// Workers is how many jobs run at once. Defaults to 64: on SQLite
+	// the jobs waiting for the writer commit together (group commit), so
+	// more of them in flight means fewer, larger commits.
 	Workers int `yaml:"workers"`
 	// Lease is how long a claimed job stays claimed; when a node dies, its
 	// running jobs are taken over after it. Defaults to 30s.
@@ -207,7 +209,7 @@ func (c *Config) applyDefaults() {
 	defInt(&c.Delivery.MaxAttempts, 10)
 	defDur(&c.Delivery.Lease, 30*time.Second)
 	defDur(&c.Delivery.PollInterval, 250*time.Millisecond)
-	defInt(&c.Queue.Workers, 16)
+	defInt(&c.Queue.Workers, 64)
 	defDur(&c.Queue.Lease, 30*time.Second)
 	defDur(&c.Queue.PollInterval, 500*time.Millisecond)
 	defDur(&c.Webchat.Retention, 7*24*time.Hour)

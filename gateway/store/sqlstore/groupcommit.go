@@ -121,15 +121,20 @@ func (s *Store) commitGroup(batch []*groupTx) {
 		return
 	}
 	var committed []*groupTx
-	for i, t := range batch {
-		sp := fmt.Sprintf("g%d", i)
-		if _, err := sqlTx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
+	// One savepoint name serves every function (each is released before
+	// the next begins), so the three statements stay prepared.
+	sp := func(stmt string) error {
+		_, err := in.writer.exec(ctx, false, stmt)
+		return err
+	}
+	for _, t := range batch {
+		if err := sp("SAVEPOINT grouped"); err != nil {
 			abort(sqlTx, batch, fmt.Errorf("savepoint: %w", err))
 			return
 		}
 		t.err = call(t, in)
 		if t.err == nil && t.panicV == nil {
-			if _, err := sqlTx.ExecContext(ctx, "RELEASE "+sp); err != nil {
+			if err := sp("RELEASE grouped"); err != nil {
 				abort(sqlTx, batch, fmt.Errorf("release savepoint: %w", err))
 				return
 			}
@@ -139,11 +144,11 @@ func (s *Store) commitGroup(batch []*groupTx) {
 		// A statement that failed may have ended the whole transaction
 		// (SQLite rolls back on some errors, e.g. an interrupt): then
 		// nothing of the group can commit.
-		if _, err := sqlTx.ExecContext(ctx, "ROLLBACK TO "+sp); err != nil {
+		if err := sp("ROLLBACK TO grouped"); err != nil {
 			abort(sqlTx, batch, fmt.Errorf("transaction ended by a failed statement: %w", err))
 			return
 		}
-		if _, err := sqlTx.ExecContext(ctx, "RELEASE "+sp); err != nil {
+		if err := sp("RELEASE grouped"); err != nil {
 			abort(sqlTx, batch, fmt.Errorf("release savepoint: %w", err))
 			return
 		}

@@ -209,9 +209,21 @@ func (s *Store) inside(sqlTx *sql.Tx) *Store {
 	return &in
 }
 
-// exec runs a write written with ? placeholders.
-func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	res, err := s.writer.exec(ctx, false, s.d.rebind(query), args...)
+// exec runs a write written with ? placeholders. On SQLite a write outside
+// a transaction joins the next group commit rather than committing alone.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (res sql.Result, err error) {
+	return s.execHot(ctx, false, query, args...)
+}
+
+func (s *Store) execHot(ctx context.Context, hot bool, query string, args ...any) (res sql.Result, err error) {
+	if !s.inTx && s.conns.group != nil {
+		err = s.tx(ctx, func(tx *Store) error {
+			res, err = tx.execHot(ctx, hot, query, args...)
+			return err
+		})
+		return res, err
+	}
+	res, err = s.writer.exec(ctx, hot, s.d.rebind(query), args...)
 	return res, s.d.mapErr(err)
 }
 
@@ -241,8 +253,8 @@ func (s *Store) queryWrite(ctx context.Context, hot bool, query string, args ...
 // execBatch runs a write; hot says whether the query text recurs even
 // though it is long (see stmtCache).
 func (s *Store) execBatch(ctx context.Context, hot bool, query string, args ...any) error {
-	_, err := s.writer.exec(ctx, hot, s.d.rebind(query), args...)
-	return s.d.mapErr(err)
+	_, err := s.execHot(ctx, hot, query, args...)
+	return err
 }
 
 // scanner is *sql.Row or *sql.Rows.
