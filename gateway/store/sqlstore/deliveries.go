@@ -194,35 +194,137 @@ func (s *Store) CompleteDeliveries(ctx context.Context, rs []store.DeliveryResul
 		}
 	}
 	now := s.now()
-	size := s.d.updateBatchRows()
-	args := make([]any, 0, min(len(rs), size)*completeNCols)
 	err := s.tx(ctx, func(tx *Store) error {
-		for start := 0; start < len(rs); start += size {
-			chunk := rs[start:min(start+size, len(rs))]
-			args = args[:0]
-			for _, r := range chunk {
-				at := r.At
-				if at.IsZero() {
-					at = now
-				}
-				counted := 0
-				if r.CountAttempt {
-					counted = 1
-				}
-				args = append(args, r.ID, string(r.Status), r.ProviderID, r.Reason, r.LastError,
-					micros(r.NextAttemptAt), counted, micros(at))
-			}
-			err := tx.execBatch(ctx, len(chunk) == size, completeQuery(len(chunk)), args...)
-			if err != nil {
-				return err
-			}
+		if s.d.name() == "sqlite" {
+			return tx.completeGrouped(ctx, rs, now)
 		}
-		return nil
+		return tx.completeValues(ctx, rs, now)
 	})
 	if err != nil {
 		return fmt.Errorf("complete deliveries: %w", err)
 	}
 	return nil
+}
+
+// completeValues writes results as UPDATE … FROM (VALUES …) joins of up to
+// batchRows rows: one statement carries many rows with different outcomes.
+// SQLite's planner, without table statistics, turns that join into a scan
+// of every pending delivery, so SQLite uses completeGrouped.
+func (s *Store) completeValues(ctx context.Context, rs []store.DeliveryResult, now time.Time) error {
+	args := make([]any, 0, min(len(rs), batchRows)*completeNCols)
+	for start := 0; start < len(rs); start += batchRows {
+		chunk := rs[start:min(start+batchRows, len(rs))]
+		args = args[:0]
+		for _, r := range chunk {
+			at := r.At
+			if at.IsZero() {
+				at = now
+			}
+			counted := 0
+			if r.CountAttempt {
+				counted = 1
+			}
+			args = append(args, r.ID, string(r.Status), r.ProviderID, r.Reason, r.LastError,
+				micros(r.NextAttemptAt), counted, micros(at))
+		}
+		if err := s.execBatch(ctx, len(chunk) == batchRows, completeQuery(len(chunk)), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// outcome is what a group of delivery results has in common; each group is
+// written by one UPDATE … WHERE id IN (…).
+type outcome struct {
+	status, reason, lastError string
+	next                      int64
+	counted                   int
+	at                        int64
+}
+
+// completeGrouped records results on SQLite as one UPDATE … WHERE id IN (…)
+// per outcome (a send batch's results usually share one) rather than one
+// statement per row, which cost a quarter more per row. Provider ids, which
+// differ per row, are a CASE on the id.
+func (s *Store) completeGrouped(ctx context.Context, rs []store.DeliveryResult, now time.Time) error {
+	var order []outcome
+	groups := map[outcome][]store.DeliveryResult{}
+	for _, r := range rs {
+		at := r.At
+		if at.IsZero() {
+			at = now
+		}
+		o := outcome{status: string(r.Status), reason: r.Reason, lastError: r.LastError, at: micros(at)}
+		if r.Status == store.DeliveryRetrying {
+			o.next = micros(r.NextAttemptAt)
+		}
+		if r.CountAttempt {
+			o.counted = 1
+		}
+		if _, ok := groups[o]; !ok {
+			order = append(order, o)
+		}
+		groups[o] = append(groups[o], r)
+	}
+	const chunkRows = 400 // ids plus provider-id pairs stay under SQLite's 32,766 parameters
+	for _, o := range order {
+		g := groups[o]
+		for start := 0; start < len(g); start += chunkRows {
+			chunk := g[start:min(start+chunkRows, len(g))]
+			if err := s.completeOutcome(ctx, o, chunk); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Store) completeOutcome(ctx context.Context, o outcome, rs []store.DeliveryResult) error {
+	var q strings.Builder
+	args := make([]any, 0, 3*len(rs)+8)
+	q.WriteString(`UPDATE deliveries SET status = ?, reason = ?, last_error = ?, updated_at = ?, attempts = attempts + ?`)
+	args = append(args, o.status, o.reason, o.lastError, o.at, o.counted)
+	switch store.DeliveryStatus(o.status) {
+	case store.DeliveryRetrying:
+		q.WriteString(`, pending = 1, next_attempt_at = ?`)
+		args = append(args, o.next)
+	case store.DeliveryDelivered:
+		q.WriteString(`, pending = 0, sent_at = COALESCE(sent_at, ?), delivered_at = ?`)
+		args = append(args, o.at, o.at)
+	case store.DeliverySent:
+		q.WriteString(`, pending = 0, sent_at = COALESCE(sent_at, ?)`)
+		args = append(args, o.at)
+	default:
+		q.WriteString(`, pending = 0`)
+	}
+	withProvider := 0
+	for _, r := range rs {
+		if r.ProviderID != "" {
+			withProvider++
+		}
+	}
+	if withProvider > 0 {
+		q.WriteString(`, provider_id = CASE id`)
+		for _, r := range rs {
+			if r.ProviderID != "" {
+				q.WriteString(` WHEN ? THEN ?`)
+				args = append(args, r.ID, r.ProviderID)
+			}
+		}
+		q.WriteString(` ELSE provider_id END`)
+	}
+	q.WriteString(` WHERE pending = 1 AND id IN (`)
+	for i, r := range rs {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("?")
+		args = append(args, r.ID)
+	}
+	q.WriteString(")")
+	_, err := s.exec(ctx, q.String(), args...)
+	return err
 }
 
 func completeQuery(rows int) string {

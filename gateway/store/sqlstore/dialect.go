@@ -37,9 +37,6 @@ type dialect interface {
 	// mapErr wraps constraint violations with store.ErrConflict (unique) or
 	// store.ErrNotFound (foreign key: the referenced record is missing).
 	mapErr(err error) error
-	// updateBatchRows is how many rows one UPDATE … FROM (VALUES …)
-	// statement should carry.
-	updateBatchRows() int
 }
 
 type sqliteDialect struct{}
@@ -49,12 +46,6 @@ func (sqliteDialect) goose() goose.Dialect   { return goose.DialectSQLite3 }
 func (sqliteDialect) rebind(q string) string { return q }
 func (sqliteDialect) lockSkipLocked() string { return "" }
 func (sqliteDialect) lockForUpdate() string  { return "" }
-
-// updateBatchRows is 1 for SQLite: without table statistics its planner
-// turns a join against a long VALUES list into a scan of every pending
-// delivery, while a one-row statement is a primary-key lookup. Inside one
-// transaction with a prepared statement, a row at a time is cheap.
-func (sqliteDialect) updateBatchRows() int { return 1 }
 
 func (sqliteDialect) mapErr(err error) error {
 	var se *sqlite.Error
@@ -76,7 +67,6 @@ func (postgresDialect) name() string           { return "postgres" }
 func (postgresDialect) goose() goose.Dialect   { return goose.DialectPostgres }
 func (postgresDialect) lockSkipLocked() string { return " FOR UPDATE SKIP LOCKED" }
 func (postgresDialect) lockForUpdate() string  { return " FOR UPDATE" }
-func (postgresDialect) updateBatchRows() int   { return batchRows }
 
 // rebind numbers placeholders $1, $2, …. Queries in this package never hold
 // a literal question mark, so no quoting rules are needed.

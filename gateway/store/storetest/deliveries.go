@@ -317,6 +317,34 @@ func testCompleteDeliveries(t *testing.T, s store.Store) {
 		}
 	}
 
+	// Different outcomes in one call: each row gets its own.
+	mixed := enqueue(t, s, delivery("mixed-sent", "mx-1"), delivery("mixed-sent-noid", "mx-2"),
+		delivery("mixed-retry", "mx-3"), delivery("mixed-failed", "mx-4"))
+	claim(t, s, t0, 10)
+	at := t0.Add(time.Minute)
+	complete(t, s,
+		store.DeliveryResult{ID: mixed[0].ID, Status: store.DeliverySent, ProviderID: "pid-mx", CountAttempt: true, At: at},
+		store.DeliveryResult{ID: mixed[1].ID, Status: store.DeliverySent, CountAttempt: true, At: at},
+		store.DeliveryResult{ID: mixed[2].ID, Status: store.DeliveryRetrying, NextAttemptAt: t0.Add(time.Hour), LastError: "503", CountAttempt: true, At: at},
+		store.DeliveryResult{ID: mixed[3].ID, Status: store.DeliveryFailed, Reason: "blocked", CountAttempt: true, At: at})
+	for i, want := range []struct {
+		status   store.DeliveryStatus
+		provider string
+		reason   string
+	}{{store.DeliverySent, "pid-mx", ""}, {store.DeliverySent, "", ""}, {store.DeliveryRetrying, "", ""}, {store.DeliveryFailed, "", "blocked"}} {
+		got := get(t, s, mixed[i].ID)
+		wantEqual(t, mixed[i].IdempotencyKey+" status", got.Status, want.status)
+		wantEqual(t, mixed[i].IdempotencyKey+" provider id", got.ProviderID, want.provider)
+		wantEqual(t, mixed[i].IdempotencyKey+" reason", got.Reason, want.reason)
+		wantEqual(t, mixed[i].IdempotencyKey+" attempts", got.Attempts, 1)
+	}
+	wantTime(t, "retry's next attempt", get(t, s, mixed[2].ID).NextAttemptAt, t0.Add(time.Hour))
+	// A later delivered receipt-like result keeps the first sent time.
+	if sent := get(t, s, mixed[0].ID).SentAt; sent == nil || !sent.Equal(at) {
+		t.Fatalf("sent at = %v, want %v", sent, at)
+	}
+	complete(t, s, store.DeliveryResult{ID: mixed[2].ID, Status: store.DeliveryFailed, Reason: "cleanup"})
+
 	// Many results in one call.
 	many := make([]store.Delivery, 1500)
 	for i := range many {
