@@ -27,25 +27,39 @@ var (
 // call runs fn against the running plugin. A call cut off because the
 // process died (codes.Unavailable) is reported like a plugin that was
 // already down, so callers branch on ErrPluginDown alone.
-func call[T any](c *channel, fn func(*grpcplugin.Client) (T, error)) (T, error) {
+func call[T any](ctx context.Context, c *channel, fn func(*grpcplugin.Client) (T, error)) (T, error) {
 	ch, err := c.s.current()
 	if err != nil {
 		var zero T
 		return zero, err
 	}
 	v, err := fn(ch)
-	if status.Code(err) == codes.Unavailable {
-		return v, &UnavailableError{Plugin: c.s.name, State: StateRestarting, Reason: err.Error()}
+	return v, pluginDown(ctx, c.s.name, err)
+}
+
+// pluginDown turns a call's error into an *UnavailableError (ErrPluginDown)
+// when it says the process went away rather than what the plugin answered:
+// the connection is unavailable, or it was closed under a call its caller
+// did not cancel (the host closes the client of a process that exited).
+func pluginDown(ctx context.Context, plugin string, err error) error {
+	switch status.Code(err) {
+	case codes.Unavailable:
+	case codes.Canceled:
+		if ctx.Err() != nil {
+			return err
+		}
+	default:
+		return err
 	}
-	return v, err
+	return &UnavailableError{Plugin: plugin, State: StateRestarting, Reason: err.Error()}
 }
 
 func (c *channel) Describe(ctx context.Context) (sdk.Description, error) {
-	return call(c, func(ch *grpcplugin.Client) (sdk.Description, error) { return ch.Describe(ctx) })
+	return call(ctx, c, func(ch *grpcplugin.Client) (sdk.Description, error) { return ch.Describe(ctx) })
 }
 
 func (c *channel) Configure(ctx context.Context, cfg sdk.InstanceConfig) error {
-	_, err := call(c, func(ch *grpcplugin.Client) (struct{}, error) {
+	_, err := call(ctx, c, func(ch *grpcplugin.Client) (struct{}, error) {
 		err := ch.Configure(ctx, cfg)
 		c.s.setInstance(cfg.ChannelID, err)
 		return struct{}{}, err
@@ -54,15 +68,15 @@ func (c *channel) Configure(ctx context.Context, cfg sdk.InstanceConfig) error {
 }
 
 func (c *channel) HandleHTTP(ctx context.Context, req *sdk.HTTPRequest) (*sdk.HTTPResponse, error) {
-	return call(c, func(ch *grpcplugin.Client) (*sdk.HTTPResponse, error) { return ch.HandleHTTP(ctx, req) })
+	return call(ctx, c, func(ch *grpcplugin.Client) (*sdk.HTTPResponse, error) { return ch.HandleHTTP(ctx, req) })
 }
 
 func (c *channel) Send(ctx context.Context, batch []sdk.Outbound) ([]sdk.SendResult, error) {
-	return call(c, func(ch *grpcplugin.Client) ([]sdk.SendResult, error) { return ch.Send(ctx, batch) })
+	return call(ctx, c, func(ch *grpcplugin.Client) ([]sdk.SendResult, error) { return ch.Send(ctx, batch) })
 }
 
 func (c *channel) CheckHealth(ctx context.Context, channelID string) (sdk.Health, error) {
-	return call(c, func(ch *grpcplugin.Client) (sdk.Health, error) { return ch.CheckHealth(ctx, channelID) })
+	return call(ctx, c, func(ch *grpcplugin.Client) (sdk.Health, error) { return ch.CheckHealth(ctx, channelID) })
 }
 
 // maxLogLine matches go-plugin's stderr line buffer.

@@ -13,9 +13,9 @@ import (
 var _ sdk.SocketChannel = (*channel)(nil)
 
 func (c *channel) HandleFrame(ctx context.Context, f *sdk.Frame) (*sdk.FrameResult, error) {
-	return call(c, func(ch *grpcplugin.Client) (*sdk.FrameResult, error) { return ch.HandleFrame(ctx, f) })
+	return call(ctx, c, func(ch *grpcplugin.Client) (*sdk.FrameResult, error) { return ch.HandleFrame(ctx, f) })
 }
 
 func (c *channel) RenderOutbound(ctx context.Context, batch []sdk.SequencedOutbound) ([]sdk.RenderedFrame, error) {
-	return call(c, func(ch *grpcplugin.Client) ([]sdk.RenderedFrame, error) { return ch.RenderOutbound(ctx, batch) })
+	return call(ctx, c, func(ch *grpcplugin.Client) ([]sdk.RenderedFrame, error) { return ch.RenderOutbound(ctx, batch) })
 }
