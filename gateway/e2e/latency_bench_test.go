@@ -97,15 +97,8 @@ func BenchmarkFlowTriggerLatency(b *testing.B) {
 		for i := range n {
 			user := fmt.Sprintf("u%d-%d", it, i)
 			done := arr.expect(user)
-			body := `{"payload":{"content_type":"flow_trigger","content":{"flow_id":"pong"}},"client":{"user_id":"` + user + `"},"metadata":{"n":1}}`
-			req, _ := http.NewRequest("POST", g.URL+"/v1/api/broadcasts", strings.NewReader(body))
-			req.Header.Set("x-api-key", key)
 			start := time.Now()
-			resp, err := client.Do(req)
-			if err != nil || resp.StatusCode != 200 {
-				b.Fatalf("broadcast %d: %v %v", i, err, resp)
-			}
-			resp.Body.Close()
+			postPong(b, client, g.URL, key, user, 1)
 			select {
 			case <-done:
 			case <-time.After(10 * time.Second):
@@ -157,4 +150,20 @@ func BenchmarkInboundReplyLatency(b *testing.B) {
 func quiet(cfg *config.Config) {
 	cfg.Log.Level = "warn"
 	cfg.API.KeyRateLimit = 1e6
+}
+
+// postPong asks the CSML Broadcasts API to run the bench bots' pong flow
+// for user, with metadata n, and fails the bench unless it is accepted.
+func postPong(b *testing.B, client *http.Client, url, key, user string, n int) {
+	body := fmt.Sprintf(`{"payload":{"content_type":"flow_trigger","content":{"flow_id":"pong"}},"client":{"user_id":%q},"metadata":{"n":%d}}`, user, n)
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/api/broadcasts", strings.NewReader(body))
+	req.Header.Set("x-api-key", key)
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatalf("broadcast to %s: %v", user, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("broadcast to %s: status %d", user, resp.StatusCode)
+	}
 }

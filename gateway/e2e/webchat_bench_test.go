@@ -88,15 +88,8 @@ func pongLatency(b *testing.B, url, key string, c *chat, n int) []time.Duration 
 	var lastAck time.Time
 	lat := make([]time.Duration, 0, n)
 	for i := range n {
-		body := fmt.Sprintf(`{"payload":{"content_type":"flow_trigger","content":{"flow_id":"pong"}},"client":{"user_id":%q},"metadata":{"n":%d}}`, c.user, i)
-		req, _ := http.NewRequest("POST", url+"/v1/api/broadcasts", strings.NewReader(body))
-		req.Header.Set("x-api-key", key)
 		start := time.Now()
-		resp, err := client.Do(req)
-		if err != nil || resp.StatusCode != 200 {
-			b.Fatalf("broadcast %d: %v %v", i, err, resp)
-		}
-		resp.Body.Close()
+		postPong(b, client, url, key, c.user, i)
 		f := c.next(10 * time.Second)
 		lat = append(lat, time.Since(start))
 		if f.Type != "message" || f.Text != "pong "+strconv.Itoa(i) {
