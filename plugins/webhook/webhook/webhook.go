@@ -37,6 +37,8 @@ type Options struct {
 	// http.DefaultTransport that keeps more idle connections per host, since
 	// every send of an instance goes to the same host.
 	Transport http.RoundTripper
+	// Now is the clock that stamps signatures. Defaults to time.Now.
+	Now func() time.Time
 }
 
 // Channel is the webhook channel. Create it with New.
@@ -53,6 +55,9 @@ var _ sdk.Channel = (*Channel)(nil)
 func New(opts Options) *Channel {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 16
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	if opts.Transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
@@ -268,7 +273,10 @@ func (c *Channel) sendOne(ctx context.Context, m sdk.Outbound) error {
 	if err != nil {
 		return sdk.Permanent("encode", err.Error())
 	}
-	sig, err := inst.outbound.Sign(m.IdempotencyKey, time.Now(), body)
+	// One reading of the clock for the signature and its header: two could
+	// straddle a second and make the receiver refuse the message.
+	now := c.opts.Now()
+	sig, err := inst.outbound.Sign(m.IdempotencyKey, now, body)
 	if err != nil {
 		return sdk.Permanent("sign", err.Error())
 	}
@@ -278,7 +286,7 @@ func (c *Channel) sendOne(ctx context.Context, m sdk.Outbound) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(standardwebhooks.HeaderWebhookID, m.IdempotencyKey)
-	req.Header.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(time.Now().Unix(), 10))
+	req.Header.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))
 	req.Header.Set(standardwebhooks.HeaderWebhookSignature, sig)
 	resp, err := inst.client.Do(req)
 	if err != nil {

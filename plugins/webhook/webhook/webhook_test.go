@@ -213,6 +213,31 @@ func TestOutboundClassification(t *testing.T) {
 	}
 }
 
+// The signature and the webhook-timestamp header come from one reading of
+// the clock, even when the clock crosses a second between readings.
+func TestSignatureTimestampAcrossASecond(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(t, testSecret, func(http.ResponseWriter, outboundMessage) {})
+	// Each reading is 2 ns after the last, starting 1 ns before a second
+	// ends: a second reading would be in the next second.
+	var mu sync.Mutex
+	tick := time.Now().Truncate(time.Second).Add(time.Second - time.Nanosecond)
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now := tick
+		tick = tick.Add(2 * time.Nanosecond)
+		return now
+	}
+	ch := webhook.New(webhook.Options{Now: clock})
+	if err := ch.Configure(t.Context(), validConfig("wh", rc.URL)); err != nil {
+		t.Fatal(err)
+	}
+	if err := sendTexts(t, ch, "u1")[0].Err; err != nil {
+		t.Fatalf("send across a second boundary: %v", err)
+	}
+}
+
 // Once a recipient's message fails with a retryable error, the rest of that
 // recipient's batch is held back so a retry cannot reorder them; other
 // recipients are unaffected, and a permanent failure holds nothing.
