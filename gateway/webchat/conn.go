@@ -394,7 +394,9 @@ func (c *conn) end() {
 	c.shutdown(0, "", false)
 	<-c.writerDone
 	c.mu.Lock()
-	sentClose, closedWith := c.closeCode != 0, c.closedWith
+	// gorilla sends 1009 itself when a frame is over the read limit.
+	sentClose := c.closeCode != 0 || c.closedWith == websocket.CloseMessageTooBig
+	closedWith := c.closedWith
 	c.mu.Unlock()
 	connectionsOpen.Dec()
 	connectionsClosed.WithLabelValues(strconv.Itoa(closedWith)).Inc()
