@@ -72,8 +72,8 @@ func (c *stmtCache) prepare(ctx context.Context, db *sql.DB, query string) (*sql
 	return st, nil
 }
 
-// defer_ remembers a text seen inside a transaction on the writer.
-func (c *stmtCache) defer_(query string) {
+// prepareLater remembers a text seen inside a transaction on the writer.
+func (c *stmtCache) prepareLater(query string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.pending) < cacheMaxStmts {
@@ -139,7 +139,7 @@ func (c conn) statement(ctx context.Context, hot bool, query string, nargs int) 
 	}
 	st := c.cache.lookup(c.db, query)
 	if st == nil {
-		c.cache.defer_(query)
+		c.cache.prepareLater(query)
 		return nil, nil
 	}
 	return c.tx.StmtContext(ctx, st), nil

@@ -18,15 +18,15 @@ import (
 	"github.com/switchboard-gw/switchboard/sdk/message"
 )
 
-func TestWebchatSQLite(t *testing.T) {
+// onBothEngines runs test on a fresh SQLite store and, when
+// $SWITCHBOARD_TEST_POSTGRES_URL is set, a fresh PostgreSQL one.
+func onBothEngines(t *testing.T, test func(t *testing.T, s *sqlstore.Store)) {
 	t.Parallel()
-	testWebchat(t, sqlstore.OpenTest(t))
+	t.Run("sqlite", func(t *testing.T) { t.Parallel(); test(t, sqlstore.OpenTest(t)) })
+	t.Run("postgres", func(t *testing.T) { t.Parallel(); test(t, sqlstore.OpenTestPostgres(t)) })
 }
 
-func TestWebchatPostgres(t *testing.T) {
-	t.Parallel()
-	testWebchat(t, sqlstore.OpenTestPostgres(t))
-}
+func TestWebchat(t *testing.T) { onBothEngines(t, testWebchat) }
 
 func testWebchat(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
@@ -233,15 +233,7 @@ func webchatChannel(t *testing.T, s *sqlstore.Store) store.Channel {
 	return ch
 }
 
-func TestWebchatExpirySQLite(t *testing.T) {
-	t.Parallel()
-	testWebchatExpiry(t, sqlstore.OpenTest(t))
-}
-
-func TestWebchatExpiryPostgres(t *testing.T) {
-	t.Parallel()
-	testWebchatExpiry(t, sqlstore.OpenTestPostgres(t))
-}
+func TestWebchatExpiry(t *testing.T) { onBothEngines(t, testWebchatExpiry) }
 
 func testWebchatExpiry(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
@@ -321,15 +313,7 @@ func testWebchatExpiry(t *testing.T, s *sqlstore.Store) {
 	}
 }
 
-func TestWebchatNodesSQLite(t *testing.T) {
-	t.Parallel()
-	testWebchatNodes(t, sqlstore.OpenTest(t))
-}
-
-func TestWebchatNodesPostgres(t *testing.T) {
-	t.Parallel()
-	testWebchatNodes(t, sqlstore.OpenTestPostgres(t))
-}
+func TestWebchatNodes(t *testing.T) { onBothEngines(t, testWebchatNodes) }
 
 func testWebchatNodes(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
