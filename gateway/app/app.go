@@ -22,6 +22,7 @@ import (
 
 	"github.com/switchboard-gw/switchboard/gateway/bot"
 	"github.com/switchboard-gw/switchboard/gateway/broadcast"
+	"github.com/switchboard-gw/switchboard/gateway/cluster"
 	"github.com/switchboard-gw/switchboard/gateway/config"
 	"github.com/switchboard-gw/switchboard/gateway/conversation"
 	"github.com/switchboard-gw/switchboard/gateway/delivery"
@@ -38,9 +39,11 @@ import (
 
 // App is a running gateway node.
 type App struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	Store    *sqlstore.Store
+	cfg   *config.Config
+	log   *slog.Logger
+	Store *sqlstore.Store
+	// Node holds this process's lease on the work it claims.
+	Node     *cluster.Node
 	Host     *pluginhost.Host
 	Queue    *queue.Runner
 	Pipeline *delivery.Pipeline
@@ -76,6 +79,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		return nil, fmt.Errorf("open store %s: %w", cfg.RedactedDatabase(), err)
 	}
 	a := &App{cfg: cfg, log: log, Store: st}
+	a.Node, err = cluster.New(st, cluster.Options{
+		ID:        nodeName(cfg),
+		Lease:     cfg.Cluster.Lease,
+		Heartbeat: cfg.Cluster.Heartbeat,
+		Released:  func(store.Released) { a.Queue.Notify(); a.Pipeline.Notify() },
+		Logger:    log,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	a.Host = pluginhost.New(pluginhost.Config{
 		Dir:            pluginsDir,
 		StartTimeout:   cfg.Plugins.StartTimeout,
@@ -84,8 +98,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		Logger:         log,
 	})
 	a.Queue = queue.New(st, queue.Options{
+		Lease:        a.Node,
 		Workers:      cfg.Queue.Workers,
-		Lease:        cfg.Queue.Lease,
+		JobTimeout:   cfg.Queue.JobTimeout,
 		PollInterval: cfg.Queue.PollInterval,
 		Logger:       log,
 	})
@@ -98,7 +113,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		ClaimSize:    cfg.Delivery.ClaimSize,
 		BatchSize:    cfg.Delivery.BatchSize,
 		MaxAttempts:  cfg.Delivery.MaxAttempts,
-		Lease:        cfg.Delivery.Lease,
+		Lease:        a.Node,
 		PollInterval: cfg.Delivery.PollInterval,
 		Logger:       log,
 	})
@@ -115,11 +130,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	}
 	a.Conversations = &inbound.Handler{Store: st, Engine: a.Engine, Delivery: a.Pipeline}
 	a.Queue.Handle(inbound.JobKind, a.Conversations.Run)
+	a.Queue.OnGiveUp(inbound.JobKind, a.Conversations.GiveUp)
 	a.watch = &channelWatch{app: a, seen: map[string]time.Time{}, bots: map[string]time.Time{}}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(delivery.Collectors()...)
+	reg.MustRegister(cluster.Collectors()...)
 	reg.MustRegister(webchat.Collectors()...)
 	srv := &httpapi.Server{
 		Health: &httpapi.Health{Store: st, Plugins: a.pluginStatus},
@@ -161,6 +178,22 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		defer cancel()
 		a.Host.Stop(stopCtx)
 	}()
+
+	// The lease is taken before anything is claimed and given back after
+	// every worker has stopped, so nothing runs unheld.
+	if err := a.Node.Start(ctx); err != nil {
+		return fmt.Errorf("take node lease: %w", err)
+	}
+	a.log.Info("node lease taken", "node", a.Node.ID(), "lease", a.cfg.Cluster.Lease)
+	nodeCtx, stopNode := context.WithCancel(context.WithoutCancel(ctx))
+	nodeDone := make(chan struct{})
+	go func() {
+		defer close(nodeDone)
+		if err := a.Node.Run(nodeCtx); err != nil {
+			a.log.Error("node lease", "err", err)
+		}
+	}()
+	defer func() { stopNode(); <-nodeDone }()
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup

@@ -13,11 +13,6 @@ import (
 // and the Customer.io-compatible App and Track APIs.
 func (a *App) audienceRoutes() []httpapi.Route {
 	c := a.cfg.Audience
-	if c.StepBudget <= 0 {
-		// A fan-out job must end well inside its lease, or another
-		// worker would take it over while it runs.
-		c.StepBudget = a.cfg.Queue.Lease / 3
-	}
 	tpl := template.New(template.Options{})
 	engine := audience.NewEngine(a.Store, audience.EngineOptions{
 		BatchSize:  c.BatchSize,
@@ -31,6 +26,7 @@ func (a *App) audienceRoutes() []httpapi.Route {
 		Logger:     a.log,
 	})
 	a.Queue.Handle(audience.JobKind, engine.Run)
+	a.Queue.OnGiveUp(audience.JobKind, engine.GiveUp)
 	svc := audience.New(audience.Options{
 		Store:     a.Store,
 		Engine:    engine,

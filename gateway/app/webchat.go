@@ -1,10 +1,6 @@
 package app
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"os"
-
 	"github.com/switchboard-gw/switchboard/gateway/inbound"
 	"github.com/switchboard-gw/switchboard/gateway/webchat"
 )
@@ -32,16 +28,4 @@ func (a *App) newWebchat() (*webchat.Service, error) {
 		opts.Wakeups, opts.Node = w, node
 	}
 	return webchat.New(opts)
-}
-
-// nodeID names this process among gateway nodes: the host, for operators,
-// and a random part, since a restarted process is a new node.
-func nodeID() string {
-	host, _ := os.Hostname() // unnamed hosts still get a unique id
-	if len(host) > 32 {
-		host = host[:32]
-	}
-	b := make([]byte, 4)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	return host + "-" + hex.EncodeToString(b)
 }

@@ -32,6 +32,7 @@ type FanoutStore interface {
 	GetTrigger(ctx context.Context, workspaceID string, id int64) (store.Trigger, error)
 	GetChannel(ctx context.Context, id string) (store.Channel, error)
 	EnqueueDeliveries(ctx context.Context, ds []store.Delivery) (int, error)
+	EnqueueClaimedDeliveries(ctx context.Context, node string, ds []store.Delivery) ([]store.Delivery, int, error)
 	EnqueueJob(ctx context.Context, j *store.Job) error
 	FailTrigger(ctx context.Context, id int64, reason string, errs []string, at time.Time) error
 	WithTx(ctx context.Context, fn func(tx store.Store) error) error
@@ -39,6 +40,19 @@ type FanoutStore interface {
 
 // Notifier wakes a worker after work was stored.
 type Notifier interface{ Notify() }
+
+// Outbox is this node's delivery pipeline (*delivery.Pipeline). The
+// fan-out stores each recipient's next delivery claimed for the pipeline's
+// node and hands it over in memory, so the pipeline sends it without a
+// claim scan; it stays durable and, if this node dies, is released to the
+// others with the rest of its claims.
+type Outbox interface {
+	Notifier
+	Node() string
+	// Submit sends deliveries claimed for Node, waiting while the
+	// pipeline is full.
+	Submit(ctx context.Context, ds []store.Delivery) error
+}
 
 // EngineOptions configure the fan-out. Zero values take the defaults.
 type EngineOptions struct {
@@ -60,9 +74,10 @@ type EngineOptions struct {
 	MaxAttempts int
 	// Net guards data file fetches.
 	Net netguard.Options
-	// Deliveries is woken after deliveries are written; Jobs after jobs
-	// are enqueued.
-	Deliveries Notifier
+	// Deliveries takes the deliveries written (nil: they are only
+	// stored, for whichever gateway runs a pipeline); Jobs is woken after
+	// jobs are enqueued.
+	Deliveries Outbox
 	Jobs       Notifier
 	Templates  *template.Engine
 	Logger     *slog.Logger
@@ -166,6 +181,24 @@ func (e *Engine) Run(ctx context.Context, job store.Job) error {
 	return err
 }
 
+// GiveUp is the queue's OnGiveUp hook of JobKind: the fan-out's runs kept
+// dying (or timing out) before they finished, so the trigger fails with
+// that reason instead of staying running.
+func (e *Engine) GiveUp(ctx context.Context, job store.Job, reason string) error {
+	var p jobPayload
+	if err := json.Unmarshal(job.Payload, &p); err != nil {
+		return fmt.Errorf("decode trigger job: %w", err)
+	}
+	t, err := e.store.GetTrigger(ctx, p.WorkspaceID, p.TriggerID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return e.fail(ctx, t, "the fan-out did not finish", errors.New(reason))
+}
+
 // fanOut runs steps from the trigger's cursor until the fan-out ends or
 // the budget is spent, then enqueues its continuation.
 func (e *Engine) fanOut(ctx context.Context, t store.Trigger) error {
@@ -219,11 +252,8 @@ func (e *Engine) fanOut(ctx context.Context, t store.Trigger) error {
 // step re-run after a crash skips the ones it wrote), then in one
 // transaction the flow events, the attribute updates and the cursor.
 func (e *Engine) commit(ctx context.Context, t store.Trigger, steps int64, b batch, out output) error {
-	if len(out.deliveries) > 0 {
-		if _, err := e.store.EnqueueDeliveries(ctx, out.deliveries); err != nil {
-			return err
-		}
-		e.notify(e.opts.Deliveries)
+	if err := e.deliver(ctx, out.deliveries); err != nil {
+		return err
 	}
 	err := e.store.WithTx(ctx, func(tx store.Store) error {
 		for _, ev := range out.flows {
@@ -247,6 +277,27 @@ func (e *Engine) commit(ctx context.Context, t store.Trigger, steps int64, b bat
 		e.notify(e.opts.Jobs)
 	}
 	return nil
+}
+
+// deliver stores a step's deliveries and hands those claimed for this node
+// to its pipeline.
+func (e *Engine) deliver(ctx context.Context, ds []store.Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	ob := e.opts.Deliveries
+	if ob == nil {
+		_, err := e.store.EnqueueDeliveries(ctx, ds)
+		return err
+	}
+	claimed, _, err := e.store.EnqueueClaimedDeliveries(ctx, ob.Node(), ds)
+	if err != nil {
+		return err
+	}
+	if len(claimed) < len(ds) {
+		ob.Notify() // the rest wait in the store for any node's claim
+	}
+	return ob.Submit(ctx, claimed)
 }
 
 func (e *Engine) notify(n Notifier) {

@@ -53,6 +53,23 @@ type Config struct {
 	Security  Security       `yaml:"security"`
 	Audience  AudienceConfig `yaml:"audience"`
 	Webchat   WebchatConfig  `yaml:"webchat"`
+	Cluster   ClusterConfig  `yaml:"cluster"`
+}
+
+// ClusterConfig makes this process a node among those sharing the store.
+type ClusterConfig struct {
+	// NodeID names this node in the claims it holds. It must be unique
+	// among running gateways and stable across restarts of one (a
+	// restarted node then takes its own claims back at once). Empty means
+	// the host name and the listen port.
+	NodeID string `yaml:"node_id"`
+	// Lease is how long this node's claims hold without a heartbeat: when
+	// the node dies, other nodes take its work over after it. Defaults to
+	// 5s.
+	Lease time.Duration `yaml:"lease"`
+	// Heartbeat is how often the lease is renewed and other nodes'
+	// expired leases are swept. Defaults to a fifth of Lease.
+	Heartbeat time.Duration `yaml:"heartbeat"`
 }
 
 // LogConfig selects the slog handler.
@@ -89,10 +106,6 @@ type DeliveryConfig struct {
 	BatchSize int `yaml:"batch_size"`
 	// MaxAttempts before a transient failure becomes final. Defaults to 10.
 	MaxAttempts int `yaml:"max_attempts"`
-	// Lease is how long a claimed delivery stays claimed before another
-	// worker may take it over (crash recovery); it must outlast one Send
-	// batch. Defaults to 30s.
-	Lease time.Duration `yaml:"lease"`
 	// PollInterval is how often the store is polled for due retries when
 	// nothing wakes the pipeline. Defaults to 250ms.
 	PollInterval time.Duration `yaml:"poll_interval"`
@@ -105,9 +118,9 @@ type QueueConfig struct {
 	// the jobs waiting for the writer commit together (group commit), so
 	// more of them in flight means fewer, larger commits.
 	Workers int `yaml:"workers"`
-	// Lease is how long a claimed job stays claimed; when a node dies, its
-	// running jobs are taken over after it. Defaults to 30s.
-	Lease time.Duration `yaml:"lease"`
+	// JobTimeout bounds one run of a job: its context is cancelled then and
+	// the run counts as a failed attempt. Defaults to 5m.
+	JobTimeout time.Duration `yaml:"job_timeout"`
 	// PollInterval bounds how long a due job waits when nothing wakes the
 	// queue (jobs enqueued by another node or process). Defaults to 500ms.
 	PollInterval time.Duration `yaml:"poll_interval"`
@@ -207,10 +220,13 @@ func (c *Config) applyDefaults() {
 	defInt(&c.Delivery.ClaimSize, 1000)
 	defInt(&c.Delivery.BatchSize, 100)
 	defInt(&c.Delivery.MaxAttempts, 10)
-	defDur(&c.Delivery.Lease, 30*time.Second)
 	defDur(&c.Delivery.PollInterval, 250*time.Millisecond)
 	defInt(&c.Queue.Workers, 64)
-	defDur(&c.Queue.Lease, 30*time.Second)
+	defDur(&c.Queue.JobTimeout, 5*time.Minute)
+	defDur(&c.Cluster.Lease, 5*time.Second)
+	if c.Cluster.Heartbeat <= 0 {
+		c.Cluster.Heartbeat = c.Cluster.Lease / 5
+	}
 	defDur(&c.Queue.PollInterval, 500*time.Millisecond)
 	defDur(&c.Webchat.Retention, 7*24*time.Hour)
 	if c.API.KeyRateLimit == 0 {
@@ -257,6 +273,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Webchat.Retention < 0 {
 		errs = append(errs, fmt.Errorf("webchat.retention: must be positive, got %s", c.Webchat.Retention))
+	}
+	if c.Cluster.Lease < 0 || c.Cluster.Heartbeat >= c.Cluster.Lease {
+		errs = append(errs, fmt.Errorf("cluster.heartbeat (%s) must be shorter than cluster.lease (%s), which must be positive",
+			c.Cluster.Heartbeat, c.Cluster.Lease))
 	}
 	return errors.Join(errs...)
 }

@@ -12,7 +12,7 @@ func TestParseDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Listen != "127.0.0.1:8080" || cfg.PublicURL != "http://127.0.0.1:8080" ||
-		cfg.Database != "sqlite://data/switchboard.db" || cfg.Delivery.Lease != 30*time.Second || cfg.API.KeyRateLimit != 50 {
+		cfg.Database != "sqlite://data/switchboard.db" || cfg.Cluster.Lease != 5*time.Second || cfg.API.KeyRateLimit != 50 {
 		t.Fatalf("defaults = %+v", cfg)
 	}
 }

@@ -52,9 +52,13 @@ var passThroughReasons = map[string]bool{
 // Store is what the pipeline needs from the store.
 type Store interface {
 	ClaimDeliveries(ctx context.Context, o store.ClaimOptions) ([]store.Delivery, error)
-	CompleteDeliveries(ctx context.Context, rs []store.DeliveryResult) error
+	CompleteDeliveries(ctx context.Context, node string, rs []store.DeliveryResult) error
 	GetChannel(ctx context.Context, id string) (store.Channel, error)
 }
+
+// Lease is the node lease claims are held under (a *cluster.Node; the
+// queue's Lease is the same interface).
+type Lease = queue.Lease
 
 // Plugins gives access to running channel plugins by type name.
 type Plugins interface {
@@ -74,8 +78,11 @@ type Options struct {
 	BatchSize int
 	// MaxAttempts before a transient failure is final. Defaults to 10.
 	MaxAttempts int
-	// Lease of a claim. Defaults to 60s.
-	Lease time.Duration
+	// Lease holds the claims (nil: a lease never lost, node "local").
+	Lease Lease
+	// StatementTimeout bounds each claim and outcome statement. Defaults
+	// to 2s; keep it shorter than the node lease.
+	StatementTimeout time.Duration
 	// PollInterval bounds how long a due retry waits. Defaults to 250ms.
 	PollInterval time.Duration
 	// Horizon is the longest a claimed delivery is held in memory waiting
@@ -106,7 +113,7 @@ func (o *Options) defaults() {
 	setInt(&o.ClaimSize, 1000)
 	setInt(&o.BatchSize, 100)
 	setInt(&o.MaxAttempts, 10)
-	setDur(&o.Lease, 60*time.Second)
+	setDur(&o.StatementTimeout, 2*time.Second)
 	setDur(&o.PollInterval, 250*time.Millisecond)
 	setDur(&o.Horizon, time.Second)
 	setDur(&o.RetryBase, time.Second)
@@ -117,6 +124,9 @@ func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Lease == nil {
+		o.Lease = queue.Local
+	}
 }
 
 // Pipeline is the outbox sender.
@@ -126,6 +136,10 @@ type Pipeline struct {
 	opts    Options
 	log     *slog.Logger
 	wake    chan struct{}
+	// space is signalled when in-flight deliveries finish, for Submit.
+	space chan struct{}
+	sem   chan struct{} // Send workers
+	wg    sync.WaitGroup
 
 	mu       sync.Mutex
 	inflight int
@@ -141,6 +155,8 @@ func New(st Store, plugins Plugins, opts Options) *Pipeline {
 		opts:     opts,
 		log:      opts.Logger.With("component", "delivery"),
 		wake:     make(chan struct{}, 1),
+		space:    make(chan struct{}, 1),
+		sem:      make(chan struct{}, opts.Workers),
 		channels: map[string]*channelState{},
 	}
 }
@@ -153,12 +169,43 @@ func (p *Pipeline) Notify() {
 	}
 }
 
+// maxInflight is how many claimed deliveries the pipeline holds at once:
+// enough to keep every worker busy with a full batch and the next one.
+func (p *Pipeline) maxInflight() int { return p.opts.Workers * p.opts.BatchSize * 2 }
+
+// Node is the node id deliveries handed to Submit must be claimed for.
+func (p *Pipeline) Node() string { return p.opts.Lease.ID() }
+
+// Submit sends deliveries that were claimed for this node as they were
+// stored (store.EnqueueClaimedDeliveries), without a claim scan. It waits
+// while the pipeline holds as many deliveries as it can send, so a
+// producer (a fan-out) runs no further ahead of the platform than that.
+// After ctx ends the deliveries are not sent here; they stay claimed until
+// this node's claims are released (its restart, or its lease running out).
+func (p *Pipeline) Submit(ctx context.Context, ds []store.Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	for {
+		p.mu.Lock()
+		if p.inflight < p.maxInflight() {
+			p.inflight += len(ds)
+			p.mu.Unlock()
+			p.dispatch(context.WithoutCancel(ctx), p.opts.Lease.Held(), ds)
+			return nil
+		}
+		p.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-p.space:
+		}
+	}
+}
+
 // Run sends until ctx is done, then waits for in-flight batches.
 func (p *Pipeline) Run(ctx context.Context) error {
-	sem := make(chan struct{}, p.opts.Workers)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	maxInflight := p.opts.Workers * p.opts.BatchSize * 2
+	defer p.wg.Wait()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -170,12 +217,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		for ctx.Err() == nil {
 			p.mu.Lock()
-			free := min(p.opts.ClaimSize, maxInflight-p.inflight)
+			free := min(p.opts.ClaimSize, p.maxInflight()-p.inflight)
 			p.mu.Unlock()
-			if free <= 0 {
+			held := p.opts.Lease.Held()
+			if free <= 0 || held.Err() != nil {
 				break
 			}
-			ds, err := p.store.ClaimDeliveries(ctx, store.ClaimOptions{Limit: free, Lease: p.opts.Lease, Now: p.opts.Now()})
+			ds, err := p.claim(ctx, free)
 			if err != nil {
 				if ctx.Err() == nil {
 					p.log.Error("claim deliveries", "err", err)
@@ -188,10 +236,23 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			p.mu.Lock()
 			p.inflight += len(ds)
 			p.mu.Unlock()
-			p.dispatch(context.WithoutCancel(ctx), ds, sem, &wg)
+			p.dispatch(context.WithoutCancel(ctx), held, ds)
 		}
 		timer.Reset(p.opts.PollInterval)
 	}
+}
+
+func (p *Pipeline) claim(ctx context.Context, n int) ([]store.Delivery, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.opts.StatementTimeout)
+	defer cancel()
+	start := time.Now()
+	ds, err := p.store.ClaimDeliveries(ctx, store.ClaimOptions{Node: p.opts.Lease.ID(), Limit: n, Now: p.opts.Now()})
+	took := time.Since(start)
+	claimSeconds.Observe(took.Seconds())
+	if took > p.opts.StatementTimeout/2 {
+		p.log.Warn("slow delivery claim", "took", took, "claimed", len(ds))
+	}
+	return ds, err
 }
 
 // batch is a group of deliveries of one channel sent in one Send call, not
@@ -204,7 +265,9 @@ type batch struct {
 	start   time.Time
 }
 
-func (p *Pipeline) dispatch(ctx context.Context, ds []store.Delivery, sem chan struct{}, wg *sync.WaitGroup) {
+// dispatch groups claimed deliveries into Send batches and starts them.
+// held is the lease they were claimed under.
+func (p *Pipeline) dispatch(ctx, held context.Context, ds []store.Delivery) {
 	now := p.opts.Now()
 	byChannel := map[string][]store.Delivery{}
 	var order []string
@@ -264,19 +327,19 @@ func (p *Pipeline) dispatch(ctx context.Context, ds []store.Delivery, sem chan s
 		}
 	}
 	if len(early) > 0 {
-		p.complete(ctx, early)
+		p.complete(ctx, held, early)
 	}
 	for _, b := range batches {
-		wg.Add(1)
+		p.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer p.wg.Done()
 			if wait := b.start.Sub(p.opts.Now()); wait > 0 {
 				time.Sleep(wait)
 			}
 			// Take a worker only once it is the batch's turn, so batches
 			// waiting for theirs do not hold back those that are due.
-			sem <- struct{}{}
-			defer func() { <-sem }()
+			p.sem <- struct{}{}
+			defer func() { <-p.sem }()
 			// A rate-limited answer may have paused the channel since the
 			// batch was scheduled: hand it back until the pause ends
 			// rather than send before the platform's retry-after.
@@ -285,10 +348,10 @@ func (p *Pipeline) dispatch(ctx context.Context, ds []store.Delivery, sem chan s
 				for i, d := range b.items {
 					rs[i] = throttled(d, end, now)
 				}
-				p.complete(ctx, rs)
+				p.complete(ctx, held, rs)
 				return
 			}
-			p.send(ctx, b)
+			p.send(ctx, held, b)
 		}()
 	}
 }
@@ -299,7 +362,7 @@ func throttled(d store.Delivery, at, now time.Time) store.DeliveryResult {
 	return store.DeliveryResult{ID: d.ID, Status: store.DeliveryRetrying, Reason: ReasonThrottled, NextAttemptAt: at, At: now}
 }
 
-func (p *Pipeline) send(ctx context.Context, b batch) {
+func (p *Pipeline) send(ctx, held context.Context, b batch) {
 	out := make([]sdk.Outbound, len(b.items))
 	for i, d := range b.items {
 		out[i] = sdk.Outbound{
@@ -331,7 +394,7 @@ func (p *Pipeline) send(ctx context.Context, b batch) {
 		}
 		rs[i] = p.classify(b.channel.ID, d, sendErr, now)
 	}
-	p.complete(ctx, rs)
+	p.complete(ctx, held, rs)
 }
 
 func (p *Pipeline) classify(channelID string, d store.Delivery, err error, now time.Time) store.DeliveryResult {
@@ -372,19 +435,43 @@ func (p *Pipeline) failed(d store.Delivery, reason, msg string, now time.Time) s
 		CountAttempt: true, At: now}
 }
 
-func (p *Pipeline) complete(ctx context.Context, rs []store.DeliveryResult) {
-	if err := p.store.CompleteDeliveries(ctx, rs); err != nil {
-		// The claims' leases run out and the deliveries are sent again with
-		// the same idempotency keys: at-least-once, never lost.
-		p.log.Error("record delivery results", "err", err, "count", len(rs))
-	}
+// complete records outcomes and frees their places in flight. While the store cannot take them (a database
+// restart) it retries for as long as this node holds the deliveries: an
+// outcome that is dropped makes its delivery go out again. Once the lease
+// under which they were claimed is lost, another node owns them and the
+// store would refuse the results anyway.
+func (p *Pipeline) complete(ctx, held context.Context, rs []store.DeliveryResult) {
+	p.record(ctx, held, rs)
 	for _, r := range rs {
 		deliveriesTotal.WithLabelValues(string(r.Status), r.Reason).Inc()
 	}
 	p.mu.Lock()
 	p.inflight -= len(rs)
 	p.mu.Unlock()
+	select {
+	case p.space <- struct{}{}:
+	default:
+	}
 	p.Notify()
+}
+
+func (p *Pipeline) record(ctx, held context.Context, rs []store.DeliveryResult) {
+	for attempt := 1; ; attempt++ {
+		sctx, cancel := context.WithTimeout(ctx, p.opts.StatementTimeout)
+		err := p.store.CompleteDeliveries(sctx, p.opts.Lease.ID(), rs)
+		cancel()
+		if err == nil {
+			return
+		}
+		p.log.Warn("record delivery results; retrying", "err", err, "count", len(rs))
+		select {
+		case <-held.Done():
+			p.log.Warn("delivery results dropped: this node lost its lease; another node sends them again",
+				"count", len(rs))
+			return
+		case <-time.After(queue.Backoff(attempt, 100*time.Millisecond, 2*time.Second)):
+		}
+	}
 }
 
 func (p *Pipeline) channelState(channelID string, limits sdk.RateLimits) *channelState {

@@ -2,11 +2,21 @@ package delivery
 
 import "github.com/prometheus/client_golang/prometheus"
 
-var deliveriesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
-	Namespace: "switchboard",
-	Name:      "delivery_results_total",
-	Help:      "Delivery attempt outcomes by resulting status and reason.",
-}, []string{"status", "reason"})
+var (
+	deliveriesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "switchboard",
+		Name:      "delivery_results_total",
+		Help:      "Delivery attempt outcomes by resulting status and reason.",
+	}, []string{"status", "reason"})
+	claimSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: "switchboard",
+		Name:      "delivery_claim_seconds",
+		Help:      "Time one claim of pending deliveries took.",
+		Buckets:   []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+	})
+)
 
 // Collectors returns the package's Prometheus collectors for registration.
-func Collectors() []prometheus.Collector { return []prometheus.Collector{deliveriesTotal} }
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{deliveriesTotal, claimSeconds}
+}

@@ -45,8 +45,6 @@ func TestAudienceCrashMidFanOut(t *testing.T) {
 	cfg := gatewaytest.Config(t, gatewaytest.Options{Plugins: []string{"webhook"}})
 	cfg.Audience.BatchSize = 20
 	cfg.Audience.StepBudget = 100 * time.Millisecond
-	cfg.Queue.Lease = 2 * time.Second
-	cfg.Delivery.Lease = 2 * time.Second
 	st := gatewaytest.OpenStore(t, cfg)
 	t.Cleanup(func() { st.Close() })
 	gatewaytest.ApplyTo(t, st, audienceWorkspace(sink.URL))

@@ -221,8 +221,8 @@ func BenchmarkFanout(b *testing.B) {
 		srv := httptest.NewServer(sink)
 		cfg := gatewaytest.Config(b, gatewaytest.Options{Plugins: []string{"webhook"}})
 		cfg.Log.Level = "warn"
-		// Production leases: the harness shortens them for crash tests.
-		cfg.Queue.Lease, cfg.Delivery.Lease = 30*time.Second, 60*time.Second
+		// The production node lease: the harness shortens it for crash tests.
+		cfg.Cluster.Lease, cfg.Cluster.Heartbeat = 5*time.Second, time.Second
 		st := gatewaytest.OpenStore(b, cfg)
 		gatewaytest.ApplyTo(b, st, audienceWorkspace(srv.URL+"/sink"))
 		seedStart := time.Now()

@@ -57,6 +57,19 @@ func (h *Handler) Run(ctx context.Context, job store.Job) error {
 	return nil
 }
 
+// GiveUp is the queue's OnGiveUp hook of JobKind: the event's runs kept
+// dying before they finished, and Observe hears it as the event's failure.
+func (h *Handler) GiveUp(ctx context.Context, job store.Job, reason string) error {
+	var ev Event
+	if err := json.Unmarshal(job.Payload, &ev); err != nil {
+		return fmt.Errorf("decode conversation event: %w", err)
+	}
+	if h.Observe != nil {
+		h.Observe(ctx, ev, conversation.Output{}, errors.New(reason))
+	}
+	return nil
+}
+
 // Handle runs one event now (the synchronous Chat API uses it directly) and
 // wakes the delivery pipeline for the messages it produced.
 func (h *Handler) Handle(ctx context.Context, ev Event) (conversation.Output, error) {

@@ -5,8 +5,15 @@
 // transaction as the state they accompany, then call Notify so the runner
 // claims them at once instead of at its next poll. The store guarantees that
 // jobs sharing a Key run one at a time in id order, which is how one
-// conversation's events are serialized across workers and nodes. A job whose
-// worker dies is claimed again when its lease runs out.
+// conversation's events are serialized across workers and nodes.
+//
+// A claimed job is held by this node's lease (package cluster), not by a
+// guess at how long it may run: it runs under the lease's context, so
+// losing the lease cancels it, and under Options.JobTimeout. Its attempt is
+// counted when it is claimed, and every outcome names that attempt, so a
+// run that lost its claim cannot complete a newer one. A job claimed past
+// Options.MaxAttempts is not run again: it kept dying with its node (or
+// timing out), and is failed with its handler's GiveUp told why.
 package queue
 
 import (
@@ -23,16 +30,29 @@ import (
 
 // Store is what the runner needs.
 type Store interface {
-	ClaimJobs(ctx context.Context, limit int, lease time.Duration, now time.Time) ([]store.Job, error)
-	CompleteJob(ctx context.Context, id int64) error
-	RetryJob(ctx context.Context, id int64, err string, runAt time.Time) error
-	FailJob(ctx context.Context, id int64, err string) error
+	ClaimJobs(ctx context.Context, o store.JobClaimOptions) ([]store.Job, error)
+	CompleteJob(ctx context.Context, id int64, attempt int) error
+	RetryJob(ctx context.Context, id int64, attempt int, err string, runAt time.Time) error
+	FailJob(ctx context.Context, id int64, attempt int, err string) error
+}
+
+// Lease is the node lease claims are held under (a *cluster.Node).
+type Lease interface {
+	// ID names the node in claims.
+	ID() string
+	// Held is cancelled when the lease is lost.
+	Held() context.Context
 }
 
 // Handler processes one job. Returning nil completes it; an error retries
 // it with backoff until Options.MaxAttempts, or at once gives up when the
 // error wraps ErrPermanent or the handler panics.
 type Handler func(ctx context.Context, job store.Job) error
+
+// GiveUp is told that a job is failed for good without its handler having
+// said so (it ran out of attempts by dying or timing out), so the record
+// the job works for (a trigger, a request) can say why.
+type GiveUp func(ctx context.Context, job store.Job, reason string) error
 
 // ErrPermanent marks a job error that retrying cannot fix.
 var ErrPermanent = errors.New("permanent job failure")
@@ -42,11 +62,18 @@ func Permanent(err error) error { return fmt.Errorf("%w: %w", ErrPermanent, err)
 
 // Options configure a Runner.
 type Options struct {
+	// Lease holds the claims; required outside tests (nil: a lease that
+	// is never lost, under the node id "local").
+	Lease Lease
 	// Workers is how many jobs run at once. Defaults to 16.
 	Workers int
-	// Lease is how long a claimed job stays claimed. A job running longer
-	// must be split into shorter jobs. Defaults to 5m.
-	Lease time.Duration
+	// JobTimeout bounds one run of a job; its context is cancelled then
+	// and the run counts as a failed attempt. Defaults to 5m. Jobs that
+	// take longer must split themselves (fan-out continues in a new job).
+	JobTimeout time.Duration
+	// StatementTimeout bounds each claim and outcome statement. Defaults
+	// to 2s; keep it shorter than the node lease.
+	StatementTimeout time.Duration
 	// PollInterval is the longest a due job waits without a Notify.
 	// Defaults to 500ms.
 	PollInterval time.Duration
@@ -61,17 +88,24 @@ type Runner struct {
 	store    Store
 	opts     Options
 	handlers map[string]Handler
+	giveUps  map[string]GiveUp
 	wake     chan struct{}
 	log      *slog.Logger
 }
 
 // New returns a Runner; register handlers before Run.
 func New(st Store, opts Options) *Runner {
+	if opts.Lease == nil {
+		opts.Lease = Local
+	}
 	if opts.Workers <= 0 {
 		opts.Workers = 16
 	}
-	if opts.Lease <= 0 {
-		opts.Lease = 5 * time.Minute
+	if opts.JobTimeout <= 0 {
+		opts.JobTimeout = 5 * time.Minute
+	}
+	if opts.StatementTimeout <= 0 {
+		opts.StatementTimeout = 2 * time.Second
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 500 * time.Millisecond
@@ -86,6 +120,7 @@ func New(st Store, opts Options) *Runner {
 		store:    st,
 		opts:     opts,
 		handlers: map[string]Handler{},
+		giveUps:  map[string]GiveUp{},
 		wake:     make(chan struct{}, 1),
 		log:      opts.Logger.With("component", "queue"),
 	}
@@ -93,6 +128,10 @@ func New(st Store, opts Options) *Runner {
 
 // Handle registers the handler for a job kind.
 func (r *Runner) Handle(kind string, h Handler) { r.handlers[kind] = h }
+
+// OnGiveUp registers what to tell when a job of kind runs out of attempts
+// without its handler failing it.
+func (r *Runner) OnGiveUp(kind string, g GiveUp) { r.giveUps[kind] = g }
 
 // Notify wakes the runner: a job was enqueued.
 func (r *Runner) Notify() {
@@ -121,7 +160,11 @@ func (r *Runner) Run(ctx context.Context) error {
 			if free == 0 {
 				break
 			}
-			jobs, err := r.store.ClaimJobs(ctx, free, r.opts.Lease, time.Now())
+			held := r.opts.Lease.Held()
+			if held.Err() != nil {
+				break // between leases: claim under the next one
+			}
+			jobs, err := r.claim(ctx, free)
 			if err != nil {
 				if ctx.Err() == nil {
 					r.log.Error("claim jobs", "err", err)
@@ -133,7 +176,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				wg.Add(1)
 				go func() {
 					defer func() { <-sem; wg.Done(); r.Notify() }()
-					r.run(context.WithoutCancel(ctx), j)
+					r.run(ctx, held, j)
 				}()
 			}
 			if len(jobs) < free {
@@ -144,28 +187,84 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
-func (r *Runner) run(ctx context.Context, j store.Job) {
+func (r *Runner) claim(ctx context.Context, n int) ([]store.Job, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.StatementTimeout)
+	defer cancel()
+	start := time.Now()
+	jobs, err := r.store.ClaimJobs(ctx, store.JobClaimOptions{Node: r.opts.Lease.ID(), Limit: n, Now: start})
+	if took := time.Since(start); took > r.opts.StatementTimeout/2 {
+		r.log.Warn("slow job claim", "took", took, "claimed", len(jobs))
+	}
+	return jobs, err
+}
+
+// run runs one claimed job under the lease it was claimed with; shutdown
+// (ctx) does not cancel it, losing the lease does.
+func (r *Runner) run(ctx context.Context, held context.Context, j store.Job) {
+	log := r.log.With("job_id", j.ID, "kind", j.Kind, "attempt", j.Attempts)
+	if j.Attempts > r.opts.MaxAttempts {
+		reason := fmt.Sprintf("gave up after %d attempts that did not finish (last: %s)", j.Attempts-1, j.LastError)
+		log.Error("job failed", "err", reason)
+		if g := r.giveUps[j.Kind]; g != nil {
+			if err := g(held, j, reason); err != nil {
+				log.Error("record why the job was given up", "err", err)
+			}
+		}
+		r.record(ctx, held, log, j, func(c context.Context) error { return r.store.FailJob(c, j.ID, j.Attempts, reason) })
+		return
+	}
 	h, ok := r.handlers[j.Kind]
 	var err error
 	if !ok {
 		err = Permanent(fmt.Errorf("no handler for job kind %q", j.Kind))
 	} else {
-		err = safeCall(ctx, h, j)
+		jctx, cancel := context.WithTimeout(held, r.opts.JobTimeout)
+		err = safeCall(jctx, h, j)
+		if err != nil && errors.Is(jctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("job ran longer than its %s timeout: %w", r.opts.JobTimeout, err)
+		}
+		cancel()
 	}
-	log := r.log.With("job_id", j.ID, "kind", j.Kind, "attempt", j.Attempts)
+	var outcome func(context.Context) error
 	switch {
+	case held.Err() != nil:
+		log.Warn("job cancelled: this node lost its lease; another node runs it", "err", err)
+		return
 	case err == nil:
-		err = r.store.CompleteJob(ctx, j.ID)
+		outcome = func(c context.Context) error { return r.store.CompleteJob(c, j.ID, j.Attempts) }
 	case errors.Is(err, ErrPermanent) || j.Attempts >= r.opts.MaxAttempts:
 		log.Error("job failed", "err", err)
-		err = r.store.FailJob(ctx, j.ID, err.Error())
+		outcome = func(c context.Context) error { return r.store.FailJob(c, j.ID, j.Attempts, err.Error()) }
 	default:
 		next := time.Now().Add(Backoff(j.Attempts, time.Second, 5*time.Minute))
 		log.Warn("job will retry", "err", err, "run_at", next)
-		err = r.store.RetryJob(ctx, j.ID, err.Error(), next)
+		outcome = func(c context.Context) error { return r.store.RetryJob(c, j.ID, j.Attempts, err.Error(), next) }
 	}
-	if err != nil {
-		log.Error("record job outcome", "err", err)
+	r.record(ctx, held, log, j, outcome)
+}
+
+// record stores a job's outcome, retrying while the store is unreachable
+// (a database restart) for as long as this node holds the job: an outcome
+// is never dropped while it can still land.
+func (r *Runner) record(ctx, held context.Context, log *slog.Logger, j store.Job, outcome func(context.Context) error) {
+	for attempt := 1; ; attempt++ {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.StatementTimeout)
+		err := outcome(sctx)
+		cancel()
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, store.ErrClaimLost):
+			log.Warn("job outcome refused: its claim was taken over", "err", err)
+			return
+		}
+		log.Warn("record job outcome; retrying", "err", err)
+		select {
+		case <-held.Done():
+			log.Warn("job outcome dropped: this node lost its lease; another node runs the job again")
+			return
+		case <-time.After(Backoff(attempt, 100*time.Millisecond, 2*time.Second)):
+		}
 	}
 }
 
@@ -179,6 +278,15 @@ func safeCall(ctx context.Context, h Handler, j store.Job) (err error) {
 	}()
 	return h(ctx, j)
 }
+
+// Local is a lease that is never lost, under the node id "local", for a
+// runner or pipeline used alone (tests, a command-line process).
+var Local Lease = localLease{}
+
+type localLease struct{}
+
+func (localLease) ID() string            { return "local" }
+func (localLease) Held() context.Context { return context.Background() }
 
 // Backoff is capped exponential backoff with ±20% jitter for the given
 // attempt number (1 = first retry).

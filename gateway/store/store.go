@@ -23,6 +23,7 @@ type Store interface {
 	Conversations
 	Deliveries
 	Jobs
+	Nodes
 	InboundDedupe
 	FlowTriggers
 	Audience
@@ -295,10 +296,10 @@ type Delivery struct {
 
 // ClaimOptions bound one claim of pending deliveries.
 type ClaimOptions struct {
+	// Node is the claiming node (see Nodes): the claim holds while the
+	// node's lease does.
+	Node  string
 	Limit int
-	// Lease is how long the claim holds; an unfinished claim becomes
-	// pending again after it (crash recovery).
-	Lease time.Duration
 	Now   time.Time
 }
 
@@ -323,14 +324,25 @@ type Deliveries interface {
 	// idempotency key exists already are skipped. It fills in IDs of the
 	// inserted rows and returns how many were inserted.
 	EnqueueDeliveries(ctx context.Context, ds []Delivery) (int, error)
-	// ClaimDeliveries marks up to Limit pending deliveries (queued or
-	// retrying, due by Now, or sending with an expired lease) as sending,
-	// earliest due first, and returns them in id order; while claimed, a
-	// delivery's NextAttemptAt is its lease deadline. A delivery is not claimed while an
-	// older pending or sending delivery exists for the same (ChannelID,
-	// Recipient): messages to one person go out in order.
+	// EnqueueClaimedDeliveries inserts like EnqueueDeliveries and claims
+	// for node, in the same statement, each queued delivery that is next
+	// in line for its (ChannelID, Recipient): the first of the batch for
+	// that recipient, with no older pending delivery. It returns those,
+	// as ClaimDeliveries would have (status sending), so the node can send
+	// them without a claim scan; the rest stay queued for any node.
+	EnqueueClaimedDeliveries(ctx context.Context, node string, ds []Delivery) (claimed []Delivery, inserted int, err error)
+	// ClaimDeliveries marks up to Limit queued or retrying deliveries due
+	// by Now as sending, held by o.Node, earliest due first, and returns
+	// them in id order. A delivery is not claimed while an older pending
+	// or sending delivery exists for the same (ChannelID, Recipient):
+	// messages to one person go out in order. A claim does not expire: it
+	// is released when its node's lease does (Nodes).
 	ClaimDeliveries(ctx context.Context, o ClaimOptions) ([]Delivery, error)
-	CompleteDeliveries(ctx context.Context, rs []DeliveryResult) error
+	// CompleteDeliveries records outcomes of deliveries node holds.
+	// Results for deliveries it no longer holds (released to another node,
+	// or finished already) are ignored: a late finisher never overwrites
+	// a newer claim.
+	CompleteDeliveries(ctx context.Context, node string, rs []DeliveryResult) error
 	// ApplyReceipt updates the delivery a platform receipt refers to.
 	ApplyReceipt(ctx context.Context, channelID, providerID string, status DeliveryStatus, reason string, at time.Time) error
 	GetDelivery(ctx context.Context, id int64) (Delivery, error)
@@ -346,21 +358,67 @@ type Job struct {
 	Key       string
 	Payload   json.RawMessage
 	Attempts  int       // runs started, this one included
-	RunAt     time.Time // when due; for a claimed job, its lease deadline
+	RunAt     time.Time // when due; for a claimed job, when it was claimed
 	LastError string
 	CreatedAt time.Time
 }
 
-// Jobs is the durable job queue.
+// JobClaimOptions bound one claim of due jobs.
+type JobClaimOptions struct {
+	// Node is the claiming node: the claim holds while its lease does.
+	Node  string
+	Limit int
+	Now   time.Time
+}
+
+// ErrClaimLost means a job or delivery is no longer held by the caller:
+// its node's lease ran out and the work was released to another node.
+var ErrClaimLost = errors.New("claim lost")
+
+// Jobs is the durable job queue. A claimed job is fenced by its attempt
+// number: completing, retrying or failing a job names the attempt that
+// ran, and fails with ErrClaimLost when the job has been claimed again
+// since (or finished).
 type Jobs interface {
 	EnqueueJob(ctx context.Context, j *Job) error
-	// ClaimJobs leases up to limit due jobs, honouring Key ordering.
-	ClaimJobs(ctx context.Context, limit int, lease time.Duration, now time.Time) ([]Job, error)
-	CompleteJob(ctx context.Context, id int64) error
+	// ClaimJobs claims up to o.Limit due pending jobs for o.Node,
+	// honouring Key ordering, and counts an attempt on each (so a job
+	// that kills its process still uses up attempts).
+	ClaimJobs(ctx context.Context, o JobClaimOptions) ([]Job, error)
+	CompleteJob(ctx context.Context, id int64, attempt int) error
 	// RetryJob releases the job to run again at runAt, recording err.
-	RetryJob(ctx context.Context, id int64, err string, runAt time.Time) error
+	RetryJob(ctx context.Context, id int64, attempt int, err string, runAt time.Time) error
 	// FailJob gives up on the job, recording err.
-	FailJob(ctx context.Context, id int64, err string) error
+	FailJob(ctx context.Context, id int64, attempt int, err string) error
+}
+
+// Released counts the work taken back from nodes.
+type Released struct {
+	// Nodes are the nodes whose leases ran out (RescueExpiredNodes).
+	Nodes      []string
+	Jobs       int
+	Deliveries int
+}
+
+// Nodes are the gateway processes sharing a store. A node holds a lease it
+// renews by heartbeat; every job and delivery it claims names it. When the
+// lease runs out the node's claims are released for any node to take;
+// when it starts again under the same id, its old claims are released at
+// once (the process that held them is gone).
+type Nodes interface {
+	// StartNode takes the lease of node id until now+lease and releases
+	// whatever an earlier process under the same id held.
+	StartNode(ctx context.Context, id string, now time.Time, lease time.Duration) (Released, error)
+	// RenewNode extends the lease to now+lease. ErrClaimLost means the
+	// lease ran out and was taken: the node's claims were released, and
+	// it must StartNode again before claiming.
+	RenewNode(ctx context.Context, id string, now time.Time, lease time.Duration) error
+	// RescueExpiredNodes releases the claims of nodes other than self
+	// whose lease ran out before now and forgets those nodes. (A node
+	// never rescues itself: its own lagging heartbeat is not its death.)
+	RescueExpiredNodes(ctx context.Context, self string, now time.Time) (Released, error)
+	// StopNode releases the node's claims and its lease (clean shutdown).
+	StopNode(ctx context.Context, id string) (Released, error)
 }
 
 // InboundDedupe remembers platform event ids so retries are processed once.

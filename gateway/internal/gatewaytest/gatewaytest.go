@@ -154,9 +154,9 @@ func Config(t testing.TB, opts Options) *config.Config {
 	cfg.Plugins.HealthInterval = time.Second
 	cfg.Delivery.PollInterval = 50 * time.Millisecond
 	cfg.Queue.PollInterval = 50 * time.Millisecond
-	// Short leases: crash tests wait them out.
-	cfg.Delivery.Lease = 3 * time.Second
-	cfg.Queue.Lease = 3 * time.Second
+	// A short node lease: tests that kill a node wait it out.
+	cfg.Cluster.Lease = 3 * time.Second
+	cfg.Cluster.Heartbeat = 500 * time.Millisecond
 	if opts.Configure != nil {
 		opts.Configure(cfg)
 	}

@@ -25,9 +25,9 @@ const deliveryDataCols = `workspace_id, channel_id, recipient, reply_to, person_
 
 const deliveryCols = `id, ` + deliveryDataCols
 
-// deliveryInsertNCols counts the data columns plus pending, which
-// EnqueueDeliveries writes too.
-const deliveryInsertNCols = 21
+// deliveryInsertNCols counts the data columns plus pending and claimed_by,
+// which EnqueueDeliveries writes too.
+const deliveryInsertNCols = 22
 
 func scanDelivery(r scanner) (store.Delivery, error) {
 	var d store.Delivery
@@ -52,12 +52,32 @@ func scanDelivery(r scanner) (store.Delivery, error) {
 // IdempotencyKey is generated, Status defaults to queued, NextAttemptAt to
 // now.
 func (s *Store) EnqueueDeliveries(ctx context.Context, ds []store.Delivery) (int, error) {
+	_, n, err := s.enqueue(ctx, "", ds)
+	return n, err
+}
+
+// EnqueueClaimedDeliveries inserts like EnqueueDeliveries and claims for
+// node the queued deliveries that are next in line for their recipient.
+// Which recipients have a pending delivery already is one indexed read per
+// chunk and channel, inside the inserting transaction: on SQLite nothing
+// can slip in between; on PostgreSQL a concurrent transaction enqueueing
+// for the same recipient may be claimed beside it, which only reorders
+// messages that were enqueued at the same time anyway.
+func (s *Store) EnqueueClaimedDeliveries(ctx context.Context, node string, ds []store.Delivery) ([]store.Delivery, int, error) {
+	if node == "" {
+		return nil, 0, fmt.Errorf("enqueue claimed deliveries: no node")
+	}
+	return s.enqueue(ctx, node, ds)
+}
+
+func (s *Store) enqueue(ctx context.Context, node string, ds []store.Delivery) ([]store.Delivery, int, error) {
 	if len(ds) == 0 {
-		return 0, nil
+		return nil, 0, nil
 	}
 	now := s.now()
 	args := make([]any, 0, min(len(ds), batchRows)*deliveryInsertNCols)
 	inserted := 0
+	var claimed []store.Delivery
 	err := s.tx(ctx, func(tx *Store) error {
 		for start := 0; start < len(ds); start += batchRows {
 			chunk := ds[start:min(start+batchRows, len(ds))]
@@ -75,14 +95,28 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, ds []store.Delivery) (int
 					d.NextAttemptAt = now
 				}
 				d.CreatedAt, d.UpdatedAt = now, now
+			}
+			var mine []int // indexes of chunk rows claimed for node
+			if node != "" {
+				var err error
+				if mine, err = tx.nextInLine(ctx, chunk, now); err != nil {
+					return err
+				}
+			}
+			for i := range chunk {
+				d := &chunk[i]
 				content, err := toJSON(d.Content)
 				if err != nil {
 					return fmt.Errorf("delivery %s: %w", d.IdempotencyKey, err)
 				}
+				holder := ""
+				if d.Status == store.DeliverySending {
+					holder = node
+				}
 				args = append(args, d.WorkspaceID, d.ChannelID, d.Recipient, d.ReplyTo, d.PersonID,
 					d.ConversationID, content, d.IdempotencyKey, string(d.Status), d.Reason, d.LastError,
 					d.Attempts, micros(d.NextAttemptAt), d.ProviderID, d.SourceKind, d.SourceID,
-					micros(now), micros(now), nullMicros(d.SentAt), nullMicros(d.DeliveredAt), pendingFlag(d.Status))
+					micros(now), micros(now), nullMicros(d.SentAt), nullMicros(d.DeliveredAt), pendingFlag(d.Status), holder)
 			}
 			rows, err := tx.queryWrite(ctx, len(chunk) == batchRows, enqueueQuery(len(chunk)), args...)
 			if err != nil {
@@ -108,13 +142,72 @@ func (s *Store) EnqueueDeliveries(ctx context.Context, ds []store.Delivery) (int
 				chunk[index[g.key]].ID = g.id
 			}
 			inserted += len(got)
+			for _, i := range mine {
+				// A row whose key existed was not inserted (ID 0), so
+				// not claimed either.
+				if chunk[i].ID != 0 {
+					claimed = append(claimed, chunk[i])
+				}
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("enqueue deliveries: %w", err)
+		return nil, 0, fmt.Errorf("enqueue deliveries: %w", err)
 	}
-	return inserted, nil
+	return claimed, inserted, nil
+}
+
+// nextInLine marks sending the queued rows of chunk that are first in line
+// for their recipient: the first of the chunk for that (channel,
+// recipient), with no pending delivery stored for it. It returns their
+// indexes.
+func (s *Store) nextInLine(ctx context.Context, chunk []store.Delivery, now time.Time) ([]int, error) {
+	byChannel := map[string][]any{}
+	var order []string
+	for _, d := range chunk {
+		if d.Status != store.DeliveryQueued || d.NextAttemptAt.After(now) {
+			continue
+		}
+		if _, ok := byChannel[d.ChannelID]; !ok {
+			order = append(order, d.ChannelID)
+		}
+		byChannel[d.ChannelID] = append(byChannel[d.ChannelID], d.Recipient)
+	}
+	type pair struct{ channel, recipient string }
+	busy := map[pair]bool{}
+	for _, ch := range order {
+		recipients := byChannel[ch]
+		rows, err := s.queryWrite(ctx, false, `SELECT DISTINCT recipient FROM deliveries
+			WHERE channel_id = ? AND pending = 1 AND recipient IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(recipients)), ", ")+`)`,
+			append([]any{ch}, recipients...)...)
+		if err != nil {
+			return nil, fmt.Errorf("pending recipients: %w", err)
+		}
+		got, err := collect(rows, func(r scanner) (string, error) {
+			var v string
+			return v, r.Scan(&v)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("pending recipients: %w", err)
+		}
+		for _, r := range got {
+			busy[pair{ch, r}] = true
+		}
+	}
+	var mine []int
+	for i := range chunk {
+		d := &chunk[i]
+		p := pair{d.ChannelID, d.Recipient}
+		if d.Status != store.DeliveryQueued || d.NextAttemptAt.After(now) || busy[p] {
+			busy[p] = true // later rows of this recipient wait behind it
+			continue
+		}
+		busy[p] = true
+		d.Status = store.DeliverySending
+		mine = append(mine, i)
+	}
+	return mine, nil
 }
 
 // pendingFlag is the pending column for a status.
@@ -127,45 +220,49 @@ func pendingFlag(s store.DeliveryStatus) int {
 }
 
 func enqueueQuery(rows int) string {
-	return `INSERT INTO deliveries (` + deliveryDataCols + `, pending) VALUES ` + placeholders(rows, deliveryInsertNCols) +
+	return `INSERT INTO deliveries (` + deliveryDataCols + `, pending, claimed_by) VALUES ` + placeholders(rows, deliveryInsertNCols) +
 		` ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key`
 }
 
-// ClaimDeliveries claims due deliveries (earliest due first) and returns
-// them in id order. Limit ≤ 0 means 100, Lease ≤ 0 one minute, a zero Now
-// the store's clock. While claimed, NextAttemptAt is the lease deadline.
+// ClaimDeliveries claims due deliveries for o.Node (earliest due first)
+// and returns them in id order. Limit ≤ 0 means 100, a zero Now the
+// store's clock. While claimed, NextAttemptAt is the claim time.
 //
-// The per-(channel, recipient) ordering is an indexed NOT EXISTS probe for
-// an older pending row; on PostgreSQL, rows another node is claiming right
-// now are skipped, and their older siblings still block younger ones.
+// The per-(channel, recipient) ordering is a probe for the recipient's
+// oldest pending delivery (one descent of deliveries_pending_recipient per
+// candidate, LIMIT 1), not an anti-join: whatever the planner believes
+// about the table (never analyzed, or vacuumed empty after a drain), a
+// claim touches the rows it scans in due order and one index entry per
+// candidate, never candidates × pending rows (and on PostgreSQL the plan
+// is pinned to the due index's order, see pinClaimPlan, so a claim does
+// not read every due row either). On PostgreSQL, rows another
+// node is claiming right now are skipped, and their younger siblings wait
+// behind them.
 func (s *Store) ClaimDeliveries(ctx context.Context, o store.ClaimOptions) ([]store.Delivery, error) {
-	if o.Lease <= 0 {
-		o.Lease = time.Minute
-	}
 	if o.Now.IsZero() {
 		o.Now = s.now()
 	}
-	rows, err := s.queryWrite(ctx, true, `WITH picked AS MATERIALIZED (
-			SELECT d.id FROM deliveries d
-			WHERE d.pending = 1 AND d.next_attempt_at <= ?
-			AND NOT EXISTS (
-				SELECT 1 FROM deliveries o
-				WHERE o.channel_id = d.channel_id AND o.recipient = d.recipient
-				AND o.pending = 1 AND o.id < d.id)
-			ORDER BY d.next_attempt_at, d.id`+claimLimit(o.Limit)+s.d.lockSkipLocked()+`)
-		UPDATE deliveries SET status = 'sending', next_attempt_at = ?, updated_at = ?
-		WHERE id IN (SELECT id FROM picked)
-		RETURNING `+deliveryCols,
-		micros(o.Now), micros(o.Now.Add(o.Lease)), micros(o.Now))
-	if err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
-	}
-	ds, err := collect(rows, scanDelivery)
+	ds, err := claimRows(ctx, s, scanDelivery, claimDeliveriesQuery(s.d, o.Limit),
+		micros(o.Now), o.Node, micros(o.Now), micros(o.Now))
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
 	slices.SortFunc(ds, func(a, b store.Delivery) int { return cmp.Compare(a.ID, b.ID) })
 	return ds, nil
+}
+
+func claimDeliveriesQuery(d dialect, limit int) string {
+	return `WITH picked AS MATERIALIZED (
+			SELECT d.id FROM deliveries d
+			WHERE d.status IN ('queued', 'retrying') AND d.next_attempt_at <= ?
+			AND d.id = (
+				SELECT o.id FROM deliveries o
+				WHERE o.channel_id = d.channel_id AND o.recipient = d.recipient AND o.pending = 1
+				ORDER BY o.channel_id, o.recipient, o.id LIMIT 1)
+			ORDER BY d.next_attempt_at, d.id` + claimLimit(limit) + d.lockSkipLocked() + `)
+		UPDATE deliveries SET status = 'sending', claimed_by = ?, next_attempt_at = ?, updated_at = ?
+		WHERE id IN (SELECT id FROM picked)
+		RETURNING ` + deliveryCols
 }
 
 // completeNCols is the width of one row of CompleteDeliveries' VALUES list.
@@ -176,9 +273,9 @@ const completeNCols = 8
 const completeRow = `(CAST(? AS BIGINT), ?, ?, ?, ?, CAST(? AS BIGINT), CAST(? AS INTEGER), CAST(? AS BIGINT))`
 
 // CompleteDeliveries records send outcomes in batched updates inside one
-// transaction. Results for deliveries that are no longer pending or being
-// sent (already final) are ignored. A zero At means now.
-func (s *Store) CompleteDeliveries(ctx context.Context, rs []store.DeliveryResult) error {
+// transaction. Results for deliveries node no longer holds (released, or
+// already final) are ignored. A zero At means now.
+func (s *Store) CompleteDeliveries(ctx context.Context, node string, rs []store.DeliveryResult) error {
 	if len(rs) == 0 {
 		return nil
 	}
@@ -196,9 +293,9 @@ func (s *Store) CompleteDeliveries(ctx context.Context, rs []store.DeliveryResul
 	now := s.now()
 	err := s.tx(ctx, func(tx *Store) error {
 		if s.d.name() == "sqlite" {
-			return tx.completeGrouped(ctx, rs, now)
+			return tx.completeGrouped(ctx, node, rs, now)
 		}
-		return tx.completeValues(ctx, rs, now)
+		return tx.completeValues(ctx, node, rs, now)
 	})
 	if err != nil {
 		return fmt.Errorf("complete deliveries: %w", err)
@@ -210,7 +307,7 @@ func (s *Store) CompleteDeliveries(ctx context.Context, rs []store.DeliveryResul
 // batchRows rows: one statement carries many rows with different outcomes.
 // SQLite's planner, without table statistics, turns that join into a scan
 // of every pending delivery, so SQLite uses completeGrouped.
-func (s *Store) completeValues(ctx context.Context, rs []store.DeliveryResult, now time.Time) error {
+func (s *Store) completeValues(ctx context.Context, node string, rs []store.DeliveryResult, now time.Time) error {
 	args := make([]any, 0, min(len(rs), batchRows)*completeNCols)
 	for start := 0; start < len(rs); start += batchRows {
 		chunk := rs[start:min(start+batchRows, len(rs))]
@@ -227,6 +324,7 @@ func (s *Store) completeValues(ctx context.Context, rs []store.DeliveryResult, n
 			args = append(args, r.ID, string(r.Status), r.ProviderID, r.Reason, r.LastError,
 				micros(r.NextAttemptAt), counted, micros(at))
 		}
+		args = append(args, node)
 		if err := s.execBatch(ctx, len(chunk) == batchRows, completeQuery(len(chunk)), args...); err != nil {
 			return err
 		}
@@ -247,7 +345,7 @@ type outcome struct {
 // per outcome (a send batch's results usually share one) rather than one
 // statement per row, which cost a quarter more per row. Provider ids, which
 // differ per row, are a CASE on the id.
-func (s *Store) completeGrouped(ctx context.Context, rs []store.DeliveryResult, now time.Time) error {
+func (s *Store) completeGrouped(ctx context.Context, node string, rs []store.DeliveryResult, now time.Time) error {
 	var order []outcome
 	groups := map[outcome][]store.DeliveryResult{}
 	for _, r := range rs {
@@ -272,7 +370,7 @@ func (s *Store) completeGrouped(ctx context.Context, rs []store.DeliveryResult, 
 		g := groups[o]
 		for start := 0; start < len(g); start += chunkRows {
 			chunk := g[start:min(start+chunkRows, len(g))]
-			if err := s.completeOutcome(ctx, o, chunk); err != nil {
+			if err := s.completeOutcome(ctx, node, o, chunk); err != nil {
 				return err
 			}
 		}
@@ -280,7 +378,7 @@ func (s *Store) completeGrouped(ctx context.Context, rs []store.DeliveryResult, 
 	return nil
 }
 
-func (s *Store) completeOutcome(ctx context.Context, o outcome, rs []store.DeliveryResult) error {
+func (s *Store) completeOutcome(ctx context.Context, node string, o outcome, rs []store.DeliveryResult) error {
 	var q strings.Builder
 	args := make([]any, 0, 3*len(rs)+8)
 	q.WriteString(`UPDATE deliveries SET status = ?, reason = ?, last_error = ?, updated_at = ?, attempts = attempts + ?`)
@@ -314,7 +412,8 @@ func (s *Store) completeOutcome(ctx context.Context, o outcome, rs []store.Deliv
 		}
 		q.WriteString(` ELSE provider_id END`)
 	}
-	q.WriteString(` WHERE pending = 1 AND id IN (`)
+	q.WriteString(` WHERE status = 'sending' AND claimed_by = ? AND id IN (`)
+	args = append(args, node)
 	for i, r := range rs {
 		if i > 0 {
 			q.WriteString(", ")
@@ -341,7 +440,7 @@ func completeQuery(rows int) string {
 		delivered_at = CASE WHEN v.column2 = 'delivered' THEN v.column8 ELSE deliveries.delivered_at END,
 		updated_at = v.column8
 		FROM (VALUES ` + strings.TrimSuffix(strings.Repeat(completeRow+", ", rows), ", ") + `) AS v
-		WHERE deliveries.id = v.column1 AND deliveries.pending = 1`
+		WHERE deliveries.id = v.column1 AND deliveries.status = 'sending' AND deliveries.claimed_by = ?`
 }
 
 // ApplyReceipt moves the delivery with that provider id to status (sent,

@@ -10,8 +10,8 @@ import (
 	"github.com/switchboard-gw/switchboard/gateway/store"
 )
 
-// Job rows are pending, running (run_at is then the lease deadline) or
-// failed; a completed job is deleted.
+// Job rows are pending, running (claimed_by names the node running it,
+// run_at is when it was claimed) or failed; a completed job is deleted.
 
 const jobCols = `id, kind, key, payload, attempts, run_at, last_error, created_at`
 
@@ -47,32 +47,31 @@ func (s *Store) EnqueueJob(ctx context.Context, j *store.Job) error {
 	return nil
 }
 
-// ClaimJobs leases up to limit due jobs (earliest due first) and returns
-// them in id order, with Attempts counting this run and RunAt set to the
-// lease deadline. A job whose lease ran out is due again. A keyed job waits
-// while an older job with its key is pending or running.
-func (s *Store) ClaimJobs(ctx context.Context, limit int, lease time.Duration, now time.Time) ([]store.Job, error) {
-	if lease <= 0 {
-		lease = time.Minute
+// ClaimJobs claims up to o.Limit due pending jobs for o.Node (earliest due
+// first) and returns them in id order, with Attempts counting this run and
+// RunAt the claim time. A keyed job waits while an older job with its key
+// is pending or running.
+//
+// The key check is a probe for the oldest live job of the key (one index
+// descent on jobs_key per candidate), not an anti-join: a planner without
+// statistics cannot turn it into a scan of every pending job per
+// candidate.
+func (s *Store) ClaimJobs(ctx context.Context, o store.JobClaimOptions) ([]store.Job, error) {
+	if o.Now.IsZero() {
+		o.Now = s.now()
 	}
-	if now.IsZero() {
-		now = s.now()
-	}
-	rows, err := s.queryWrite(ctx, true, `WITH picked AS MATERIALIZED (
+	js, err := claimRows(ctx, s, scanJob, `WITH picked AS MATERIALIZED (
 			SELECT j.id FROM jobs j
-			WHERE j.status IN ('pending', 'running') AND j.run_at <= ?
-			AND (j.key = '' OR NOT EXISTS (
-				SELECT 1 FROM jobs o
-				WHERE o.key = j.key AND o.status IN ('pending', 'running') AND o.key <> '' AND o.id < j.id))
-			ORDER BY j.run_at, j.id`+claimLimit(limit)+s.d.lockSkipLocked()+`)
-		UPDATE jobs SET status = 'running', run_at = ?, attempts = attempts + 1
+			WHERE j.status = 'pending' AND j.run_at <= ?
+			AND (j.key = '' OR j.id = (
+				SELECT k.id FROM jobs k
+				WHERE k.key = j.key AND k.status IN ('pending', 'running') AND k.key <> ''
+				ORDER BY k.key, k.id LIMIT 1))
+			ORDER BY j.run_at, j.id`+claimLimit(o.Limit)+s.d.lockSkipLocked()+`)
+		UPDATE jobs SET status = 'running', run_at = ?, attempts = attempts + 1, claimed_by = ?
 		WHERE id IN (SELECT id FROM picked)
 		RETURNING `+jobCols,
-		micros(now), micros(now.Add(lease)))
-	if err != nil {
-		return nil, fmt.Errorf("claim jobs: %w", err)
-	}
-	js, err := collect(rows, scanJob)
+		micros(o.Now), micros(o.Now), o.Node)
 	if err != nil {
 		return nil, fmt.Errorf("claim jobs: %w", err)
 	}
@@ -80,21 +79,37 @@ func (s *Store) ClaimJobs(ctx context.Context, limit int, lease time.Duration, n
 	return js, nil
 }
 
+// runningJob is the fence of every change to a claimed job: the attempt
+// that ran it must still be the job's latest claim.
+const runningJob = ` WHERE id = ? AND attempts = ? AND status = 'running'`
+
 // CompleteJob deletes the finished job.
-func (s *Store) CompleteJob(ctx context.Context, id int64) error {
-	n, err := s.execCount(ctx, `DELETE FROM jobs WHERE id = ?`, id)
-	return notFoundIfNone(n, err, fmt.Sprintf("complete job %d", id))
+func (s *Store) CompleteJob(ctx context.Context, id int64, attempt int) error {
+	n, err := s.execCount(ctx, `DELETE FROM jobs`+runningJob, id, attempt)
+	return lostIfNone(n, err, fmt.Sprintf("complete job %d attempt %d", id, attempt))
 }
 
 // RetryJob makes the job pending again at runAt.
-func (s *Store) RetryJob(ctx context.Context, id int64, errText string, runAt time.Time) error {
-	n, err := s.execCount(ctx, `UPDATE jobs SET status = 'pending', run_at = ?, last_error = ? WHERE id = ?`,
-		micros(runAt), errText, id)
-	return notFoundIfNone(n, err, fmt.Sprintf("retry job %d", id))
+func (s *Store) RetryJob(ctx context.Context, id int64, attempt int, errText string, runAt time.Time) error {
+	n, err := s.execCount(ctx, `UPDATE jobs SET status = 'pending', claimed_by = '', run_at = ?, last_error = ?`+runningJob,
+		micros(runAt), errText, id, attempt)
+	return lostIfNone(n, err, fmt.Sprintf("retry job %d attempt %d", id, attempt))
 }
 
 // FailJob keeps the job as failed, which also releases its key.
-func (s *Store) FailJob(ctx context.Context, id int64, errText string) error {
-	n, err := s.execCount(ctx, `UPDATE jobs SET status = 'failed', last_error = ? WHERE id = ?`, errText, id)
-	return notFoundIfNone(n, err, fmt.Sprintf("fail job %d", id))
+func (s *Store) FailJob(ctx context.Context, id int64, attempt int, errText string) error {
+	n, err := s.execCount(ctx, `UPDATE jobs SET status = 'failed', claimed_by = '', last_error = ?`+runningJob,
+		errText, id, attempt)
+	return lostIfNone(n, err, fmt.Sprintf("fail job %d attempt %d", id, attempt))
+}
+
+// lostIfNone turns "no row affected" into store.ErrClaimLost.
+func lostIfNone(n int, err error, what string) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, store.ErrClaimLost)
+	}
+	return nil
 }

@@ -257,6 +257,33 @@ func (s *Store) execBatch(ctx context.Context, hot bool, query string, args ...a
 	return err
 }
 
+// claimRows runs a claim (an UPDATE … RETURNING of the rows it picks) and
+// collects what it returns. Where the dialect pins claim plans, the claim
+// runs in a transaction of its own after the pin.
+func claimRows[T any](ctx context.Context, s *Store, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	pin := s.d.pinClaimPlan()
+	if pin == "" {
+		rows, err := s.queryWrite(ctx, true, query, args...)
+		if err != nil {
+			return nil, err
+		}
+		return collect(rows, scan)
+	}
+	var out []T
+	err := s.tx(ctx, func(tx *Store) error {
+		if _, err := tx.writer.exec(ctx, false, pin); err != nil {
+			return fmt.Errorf("pin claim plan: %w", err)
+		}
+		rows, err := tx.queryWrite(ctx, true, query, args...)
+		if err != nil {
+			return err
+		}
+		out, err = collect(rows, scan)
+		return err
+	})
+	return out, err
+}
+
 // scanner is *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 

@@ -47,7 +47,7 @@ func testWebchat(t *testing.T, s *sqlstore.Store) {
 	}
 	_, err := s.EnqueueDeliveries(ctx, ds)
 	must(err)
-	claimed, err := s.ClaimDeliveries(ctx, store.ClaimOptions{Limit: 10, Now: at})
+	claimed, err := s.ClaimDeliveries(ctx, store.ClaimOptions{Node: "n", Limit: 10, Now: at})
 	must(err)
 	if len(claimed) != 2 { // the oldest per recipient
 		t.Fatalf("claimed %d deliveries, want 2", len(claimed))
@@ -71,7 +71,7 @@ func testWebchat(t *testing.T, s *sqlstore.Store) {
 	}
 	// Handed over: sent, no longer pending, and the pipeline's own
 	// completion changes nothing.
-	must(s.CompleteDeliveries(ctx, []store.DeliveryResult{{ID: claimed[0].ID, Status: store.DeliveryRetrying,
+	must(s.CompleteDeliveries(ctx, "n", []store.DeliveryResult{{ID: claimed[0].ID, Status: store.DeliveryRetrying,
 		Reason: "x", NextAttemptAt: at.Add(time.Hour)}}))
 	for key, reason := range map[string]string{"k0": "", "k4": store.ReasonPendingConnection} {
 		d := delivery(t, s, ds, key)
@@ -80,7 +80,7 @@ func testWebchat(t *testing.T, s *sqlstore.Store) {
 		}
 	}
 	// The next of ann's deliveries is claimable now.
-	claimed, err = s.ClaimDeliveries(ctx, store.ClaimOptions{Limit: 10, Now: at})
+	claimed, err = s.ClaimDeliveries(ctx, store.ClaimOptions{Node: "n", Limit: 10, Now: at})
 	must(err)
 	if len(claimed) != 1 || claimed[0].IdempotencyKey != "k1" {
 		t.Fatalf("claimed %+v, want k1", claimed)
@@ -183,7 +183,7 @@ func TestWebchatAcksInManyChunks(t *testing.T) {
 	if _, err := s.EnqueueDeliveries(ctx, ds); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ClaimDeliveries(ctx, store.ClaimOptions{Limit: users}); err != nil {
+	if _, err := s.ClaimDeliveries(ctx, store.ClaimOptions{Node: "n", Limit: users}); err != nil {
 		t.Fatal(err)
 	}
 	stored, err := s.AppendWebchat(ctx, msgs, time.Time{})
@@ -260,7 +260,7 @@ func testWebchatExpiry(t *testing.T, s *sqlstore.Store) {
 		t.Fatal(err)
 	}
 	for range 2 { // ann's two go one after the other
-		if _, err := s.ClaimDeliveries(ctx, store.ClaimOptions{Limit: 10, Now: t0}); err != nil {
+		if _, err := s.ClaimDeliveries(ctx, store.ClaimOptions{Node: "n", Limit: 10, Now: t0}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.AppendWebchat(ctx, appends, t0); err != nil {

@@ -440,7 +440,7 @@ func testTriggerCounts(t *testing.T, s store.Store) {
 	must(t, err)
 	// One recipient's deliveries go out one at a time: claim until done.
 	for {
-		claimed, err := s.ClaimDeliveries(ctx(t), store.ClaimOptions{Limit: 10, Now: t0})
+		claimed, err := s.ClaimDeliveries(ctx(t), store.ClaimOptions{Node: nodeA, Limit: 10, Now: t0})
 		must(t, err)
 		if len(claimed) == 0 {
 			break
@@ -453,7 +453,7 @@ func testTriggerCounts(t *testing.T, s store.Store) {
 			}
 			results = append(results, r)
 		}
-		must(t, s.CompleteDeliveries(ctx(t), results))
+		must(t, s.CompleteDeliveries(ctx(t), nodeA, results))
 	}
 
 	counts, err := s.CountTriggerDeliveries(ctx(t), []int64{tr.ID}, 2)
@@ -510,7 +510,7 @@ func testTriggerFailures(t *testing.T, s store.Store) {
 		d(other, "p1", store.DeliveryQueued, ""),
 	})
 	must(t, err)
-	claimed, err := s.ClaimDeliveries(ctx(t), store.ClaimOptions{Limit: 10, Now: t0})
+	claimed, err := s.ClaimDeliveries(ctx(t), store.ClaimOptions{Node: nodeA, Limit: 10, Now: t0})
 	must(t, err)
 	// p1 fails last, p3 first: the list follows the failures, not the ids.
 	outcome := map[string]store.DeliveryResult{
@@ -528,7 +528,7 @@ func testTriggerFailures(t *testing.T, s store.Store) {
 		r.ID, r.CountAttempt = c.ID, true
 		results = append(results, r)
 	}
-	must(t, s.CompleteDeliveries(ctx(t), results))
+	must(t, s.CompleteDeliveries(ctx(t), nodeA, results))
 
 	people := func(ds []store.Delivery) []string {
 		out := []string{}
@@ -602,9 +602,9 @@ func testCioIDs(t *testing.T, s store.Store) {
 		PersonID: "p9", Content: message.Text("hi"), IdempotencyKey: store.TriggerDeliveryKey(tr.ID, 0, "p9"),
 		Status: store.DeliveryQueued, SourceKind: "trigger", SourceID: fmt.Sprint(tr.ID)}})
 	must(t, err)
-	claimed, err := s.ClaimDeliveries(ctx(t), store.ClaimOptions{Limit: 1, Now: t0})
+	claimed, err := s.ClaimDeliveries(ctx(t), store.ClaimOptions{Node: nodeA, Limit: 1, Now: t0})
 	must(t, err)
-	must(t, s.CompleteDeliveries(ctx(t), []store.DeliveryResult{{ID: claimed[0].ID, Status: store.DeliverySent, At: t0}}))
+	must(t, s.CompleteDeliveries(ctx(t), nodeA, []store.DeliveryResult{{ID: claimed[0].ID, Status: store.DeliverySent, At: t0}}))
 	conv, err := s.CountConversions(ctx(t), "a", []int64{tr.ID}, 1, store.Goal{Type: store.GoalEvent, Event: "purchase"}, time.Hour)
 	must(t, err)
 	wantEqual(t, "conversions", conv, []store.Conversion{{Action: -1, N: 1}, {Action: 0, N: 1}})

@@ -40,7 +40,7 @@ func BenchOutbox(b *testing.B, s store.Store, rows int) {
 		rs := make([]store.DeliveryResult, 0, batch)
 		for {
 			claimStart := time.Now()
-			got, err := s.ClaimDeliveries(ctx, store.ClaimOptions{Limit: batch, Lease: time.Minute})
+			got, err := s.ClaimDeliveries(ctx, store.ClaimOptions{Node: "bench", Limit: batch})
 			claimTime += time.Since(claimStart)
 			if err != nil {
 				b.Fatal(err)
@@ -53,7 +53,7 @@ func BenchOutbox(b *testing.B, s store.Store, rows int) {
 				rs = append(rs, store.DeliveryResult{ID: d.ID, Status: store.DeliverySent,
 					ProviderID: d.IdempotencyKey, CountAttempt: true})
 			}
-			if err := s.CompleteDeliveries(ctx, rs); err != nil {
+			if err := s.CompleteDeliveries(ctx, "bench", rs); err != nil {
 				b.Fatal(err)
 			}
 			done += len(got)
