@@ -20,13 +20,16 @@ func NewSecret() string {
 }
 
 // LoadOrCreateKeyFile returns the secret stored in path, creating the file
-// (mode 0600, whatever the umask) with a new random secret when it does not
-// exist; created says which. The file appears whole or not at all, so two
-// processes starting at once agree on one secret.
+// (mode 0600, whatever the umask; its directory too) with a new random
+// secret when it does not exist; created says which. The file appears whole
+// or not at all, so two processes starting at once agree on one secret.
 func LoadOrCreateKeyFile(path string) (secret string, created bool, err error) {
-	secret, err = readKeyFile(path)
+	secret, err = ReadKeyFile(path)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {
 		return secret, false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return "", false, fmt.Errorf("create key file: %w", err)
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".switchboard-key-*")
 	if err != nil {
@@ -42,7 +45,7 @@ func LoadOrCreateKeyFile(path string) (secret string, created bool, err error) {
 	// the race reads the winner's secret.
 	if err := os.Link(tmp.Name(), path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			secret, err = readKeyFile(path)
+			secret, err = ReadKeyFile(path)
 			return secret, false, err
 		}
 		return "", false, fmt.Errorf("create key file: %w", err)
@@ -57,7 +60,9 @@ func writeSync(f *os.File, s string) error {
 	return f.Sync()
 }
 
-func readKeyFile(path string) (string, error) {
+// ReadKeyFile returns the secret stored in path; a missing file is an
+// error matching fs.ErrNotExist.
+func ReadKeyFile(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("read key file: %w", err)

@@ -155,7 +155,7 @@ type Tenancy interface {
 	// expiry.
 	ExpireAPIKey(ctx context.Context, workspaceID, id string, at time.Time) error
 	// RecordAPIKeyUse sets the key's LastUsedAt to at unless it is
-	// already since or later: callers pass since = at minus their
+	// already later than since: callers pass since = at minus their
 	// resolution, so a busy key costs one write per resolution, not one
 	// per request, whatever the number of nodes.
 	RecordAPIKeyUse(ctx context.Context, id string, at, since time.Time) error

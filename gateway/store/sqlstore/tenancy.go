@@ -529,12 +529,12 @@ func (s *Store) ExpireAPIKey(ctx context.Context, workspaceID, id string, at tim
 	return notFoundIfNone(n, err, "expire api key "+id)
 }
 
-// RecordAPIKeyUse records a use of the key unless one since since is
+// RecordAPIKeyUse records a use of the key unless one after since is
 // recorded: the condition is in the UPDATE, so nodes racing on one key write
 // once between them.
 func (s *Store) RecordAPIKeyUse(ctx context.Context, id string, at, since time.Time) error {
 	_, err := s.exec(ctx, `UPDATE api_keys SET last_used_at = ?
-		WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`, micros(at), id, micros(since))
+		WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`, micros(at), id, micros(since))
 	if err != nil {
 		return fmt.Errorf("record api key use %s: %w", id, err)
 	}
