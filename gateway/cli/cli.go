@@ -1,5 +1,5 @@
 // Package cli implements the switchboard command: serve, migrate, apply,
-// keys, plugins, broadcast and version.
+// keys, secrets, plugins, broadcast and version.
 package cli
 
 import (
@@ -52,6 +52,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newMigrate(g),
 		newApply(g),
 		newKeys(g),
+		newSecrets(g),
 		newPlugins(g),
 		newBroadcast(g),
 		newDev(g),

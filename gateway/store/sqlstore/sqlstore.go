@@ -158,6 +158,10 @@ func (s *Store) Close() error {
 	return s.conns.close()
 }
 
+// SecretKeyID is the id of the key secrets are sealed under, "" without
+// one.
+func (s *Store) SecretKeyID() string { return s.keys.CurrentID() }
+
 // Dialect names the engine: "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.d.name() }
 
