@@ -5,8 +5,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,21 +60,24 @@ type App struct {
 
 // New builds a gateway from cfg; Run starts it.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
-	if cfg.SecretKey == "" {
-		b := make([]byte, 32)
-		_, _ = rand.Read(b)
-		cfg.SecretKey = hex.EncodeToString(b)
-		log.Warn("no secret_key configured: generated one for this run; web chat sessions will not survive a restart (set SWITCHBOARD_SECRET_KEY)")
-	}
 	// Plugin processes run in their own directories; relative paths would
 	// resolve against those.
 	pluginsDir, err := filepath.Abs(cfg.Plugins.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("plugins dir: %w", err)
 	}
-	st, err := sqlstore.Open(ctx, cfg.Database, sqlstore.Options{Migrate: true})
+	st, err := OpenStore(ctx, cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", cfg.RedactedDatabase(), err)
+		return nil, err
+	}
+	// A database from before sealing keeps its secrets in plaintext until
+	// they are sealed: here, at the first start that can.
+	if rep, err := st.ResealSecrets(ctx, true); err != nil {
+		st.Close()
+		return nil, err
+	} else if rep.Plaintext > 0 {
+		log.Info("sealed secrets stored in plaintext by an earlier version",
+			"channels", rep.ChannelSecrets, "bots", rep.BotSecrets)
 	}
 	a := &App{cfg: cfg, log: log, Store: st}
 	a.Node, err = cluster.New(st, cluster.Options{

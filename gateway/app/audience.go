@@ -41,7 +41,7 @@ func (a *App) audienceRoutes() []httpapi.Route {
 	api := audienceapi.New(audienceapi.Options{
 		Service:         svc,
 		Store:           a.Store,
-		Auth:            &auth.Authenticator{Keys: a.Store},
+		Auth:            &auth.Authenticator{Keys: a.Store, Logger: a.log},
 		MaxTriggerBytes: c.MaxTriggerBytes,
 		MaxBodyBytes:    a.cfg.API.MaxBodyBytes,
 		ReadRateLimit:   c.ReadRateLimit,

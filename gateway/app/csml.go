@@ -12,7 +12,7 @@ func (a *App) csmlRoutes() []httpapi.Route {
 	a.Broadcasts = &broadcast.Service{Store: a.Store, Bots: a.Bots, Queue: a.Queue, Logger: a.log}
 	a.Conversations.Observe = a.Broadcasts.Observe
 	api := &httpapi.CSML{
-		Auth:       &auth.Authenticator{Keys: a.Store},
+		Auth:       &auth.Authenticator{Keys: a.Store, Logger: a.log},
 		Store:      a.Store,
 		Bots:       a.Bots,
 		Broadcasts: a.Broadcasts,

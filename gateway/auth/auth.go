@@ -5,6 +5,12 @@
 // keeps the per-request check cheap. Every key has one scope (channel, app,
 // track, admin) and belongs to one workspace; a key never authorizes anything
 // outside its scope or its workspace.
+//
+// Keys are not cached: every request reads its key from the store (one
+// lookup by a unique index), so a key revoked, or a rotated key whose grace
+// period ended, is refused by every node from the next request on. When a
+// key was last used is written at most once a minute per key
+// (UseResolution), not once per request.
 package auth
 
 import (
@@ -13,6 +19,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"strings"
 	"time"
@@ -78,16 +85,26 @@ func NewKey(workspaceID string, scope store.Scope, channelID, name string, now t
 // KeyStore is what Authenticator needs from the store.
 type KeyStore interface {
 	GetAPIKeyByHash(ctx context.Context, hash []byte) (store.APIKey, error)
+	RecordAPIKeyUse(ctx context.Context, id string, at, since time.Time) error
 }
+
+// UseResolution is how precisely a key's last use is recorded.
+const UseResolution = time.Minute
 
 // Authenticator checks raw keys against the store.
 type Authenticator struct {
 	Keys KeyStore
+	// Now is the clock expiry and last use are judged by. Default
+	// time.Now.
+	Now func() time.Time
+	// Logger reports failures to record a key's use (which do not fail
+	// the request). Default slog.Default().
+	Logger *slog.Logger
 }
 
 // Authenticate returns the key record for raw when it exists, is not revoked
-// and has the wanted scope. Anything else is ErrUnauthorized; store failures
-// are returned as they are.
+// or expired and has the wanted scope. Anything else is ErrUnauthorized;
+// store failures are returned as they are.
 func (a *Authenticator) Authenticate(ctx context.Context, raw string, scope store.Scope) (store.APIKey, error) {
 	prefix := prefixes[scope]
 	if raw == "" || prefix == "" || !strings.HasPrefix(raw, prefix) {
@@ -100,8 +117,21 @@ func (a *Authenticator) Authenticate(ctx context.Context, raw string, scope stor
 	if err != nil {
 		return store.APIKey{}, fmt.Errorf("look up key: %w", err)
 	}
-	if k.Scope != scope || k.RevokedAt != nil {
+	now := time.Now()
+	if a.Now != nil {
+		now = a.Now()
+	}
+	if k.Scope != scope || k.RevokedAt != nil || (k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)) {
 		return store.APIKey{}, ErrUnauthorized
+	}
+	if k.LastUsedAt == nil || now.Sub(*k.LastUsedAt) >= UseResolution {
+		if err := a.Keys.RecordAPIKeyUse(ctx, k.ID, now, now.Add(-UseResolution)); err != nil {
+			log := a.Logger
+			if log == nil {
+				log = slog.Default()
+			}
+			log.Warn("record api key use", "key_id", k.ID, "err", err)
+		}
 	}
 	return k, nil
 }

@@ -1,5 +1,5 @@
 // Package cli implements the switchboard command: serve, migrate, apply,
-// keys, plugins, broadcast and version.
+// keys, secrets, plugins, broadcast and version.
 package cli
 
 import (
@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/switchboard-gw/switchboard/gateway/app"
 	"github.com/switchboard-gw/switchboard/gateway/buildinfo"
 	"github.com/switchboard-gw/switchboard/gateway/config"
 	"github.com/switchboard-gw/switchboard/gateway/store/sqlstore"
@@ -51,6 +52,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newMigrate(g),
 		newApply(g),
 		newKeys(g),
+		newSecrets(g),
 		newPlugins(g),
 		newBroadcast(g),
 		newDev(g),
@@ -81,13 +83,10 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	return cfg, nil
 }
 
-// openStore opens and migrates the configured store.
+// openStore opens and migrates the configured store, with the gateway's
+// secret keys (see app.OpenStore).
 func (g *globals) openStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error) {
-	st, err := sqlstore.Open(ctx, cfg.Database, sqlstore.Options{Migrate: true})
-	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", cfg.RedactedDatabase(), err)
-	}
-	return st, nil
+	return app.OpenStore(ctx, cfg, newLogger(cfg, g.stderr))
 }
 
 // newLogger builds the process logger from the config.

@@ -25,7 +25,10 @@ const (
 	EnvListen      = "SWITCHBOARD_LISTEN"
 	EnvPublicURL   = "SWITCHBOARD_PUBLIC_URL"
 	EnvSecretKey   = "SWITCHBOARD_SECRET_KEY"
-	EnvLogLevel    = "SWITCHBOARD_LOG_LEVEL"
+	// EnvSecretKeysPrevious is a comma-separated list of earlier secret
+	// keys, still accepted to open values sealed under them.
+	EnvSecretKeysPrevious = "SWITCHBOARD_SECRET_KEY_PREVIOUS"
+	EnvLogLevel           = "SWITCHBOARD_LOG_LEVEL"
 )
 
 // Config is the whole gateway configuration. Zero values take the defaults
@@ -41,9 +44,11 @@ type Config struct {
 	// Database is sqlite://PATH (relative to the working directory) or a
 	// postgres:// URL. Defaults to sqlite://data/switchboard.db.
 	Database string `yaml:"database"`
-	// SecretKey signs gateway-issued tokens (web chat sessions). Give it
-	// through SWITCHBOARD_SECRET_KEY in production; when empty a random key
-	// is generated at start and tokens do not survive a restart.
+	// SecretKey seals channel and bot secrets at rest and signs
+	// gateway-issued tokens (web chat sessions). Give it through
+	// SWITCHBOARD_SECRET_KEY in production. When empty, a SQLite gateway
+	// uses (and first creates) a key file beside the database; a
+	// PostgreSQL one refuses to start.
 	SecretKey string         `yaml:"secret_key"`
 	Log       LogConfig      `yaml:"log"`
 	Plugins   PluginsConfig  `yaml:"plugins"`
@@ -54,6 +59,12 @@ type Config struct {
 	Audience  AudienceConfig `yaml:"audience"`
 	Webchat   WebchatConfig  `yaml:"webchat"`
 	Cluster   ClusterConfig  `yaml:"cluster"`
+
+	// SecretKeysPrevious are earlier secret keys: values sealed under them
+	// still open (nothing new is sealed under them), so a key rotates
+	// while the gateway runs. SWITCHBOARD_SECRET_KEY_PREVIOUS (comma
+	// separated) replaces the list.
+	SecretKeysPrevious []string `yaml:"secret_keys_previous"`
 }
 
 // ClusterConfig makes this process a node among those sharing the store.
@@ -187,6 +198,9 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	set(&c.Listen, EnvListen)
 	set(&c.PublicURL, EnvPublicURL)
 	set(&c.SecretKey, EnvSecretKey)
+	if v := getenv(EnvSecretKeysPrevious); v != "" {
+		c.SecretKeysPrevious = strings.Split(v, ",")
+	}
 	set(&c.Log.Level, EnvLogLevel)
 }
 

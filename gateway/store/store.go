@@ -44,7 +44,8 @@ type Workspace struct {
 }
 
 // Bot is a bot with its flows. Definition is the validated bot document (see
-// package bot) stored as JSON.
+// package bot) stored as JSON; its call.secret is sealed at rest (see
+// Tenancy) and plaintext here.
 type Bot struct {
 	ID          string
 	WorkspaceID string
@@ -89,9 +90,32 @@ type APIKey struct {
 	Hash        []byte
 	CreatedAt   time.Time
 	RevokedAt   *time.Time
+	// LastUsedAt is when the key last authorized a request, to within
+	// the minute (see RecordAPIKeyUse); nil when never.
+	LastUsedAt *time.Time
+	// ExpiresAt is when a rotated key stops working; nil for keys that
+	// do not expire.
+	ExpiresAt *time.Time
+}
+
+// ResealReport counts what ResealSecrets rewrote.
+type ResealReport struct {
+	ChannelSecrets int // channels whose secrets were sealed again
+	BotSecrets     int // bots whose call.secret was sealed again
+	// Plaintext is how many of those were plaintext (written before
+	// sealing existed).
+	Plaintext int
+	// Current is how many were already sealed under the current key and
+	// left as they were.
+	Current int
 }
 
 // Tenancy stores workspaces, bots, channels and keys.
+//
+// Channel secrets and bots' call.secret are sealed at rest (package
+// secrets) under the store's current key and opened under any key it
+// knows; plaintext left by databases older than sealing is read as it is
+// and sealed by the next write of that row or by ResealSecrets.
 type Tenancy interface {
 	UpsertWorkspace(ctx context.Context, w Workspace) error
 	GetWorkspace(ctx context.Context, id string) (Workspace, error)
@@ -113,10 +137,29 @@ type Tenancy interface {
 	SetChannelSecrets(ctx context.Context, channelID string, secrets map[string]string) error
 	GetChannelSecrets(ctx context.Context, channelID string) (map[string]string, error)
 
+	// ResealSecrets seals every channel secret and bot call secret under
+	// the current key, in one transaction: all of them, or with
+	// plaintextOnly only those still in plaintext.
+	ResealSecrets(ctx context.Context, plaintextOnly bool) (ResealReport, error)
+
 	CreateAPIKey(ctx context.Context, k APIKey) error
-	// GetAPIKeyByHash finds a non-revoked key.
+	// GetAPIKeyByHash finds a non-revoked key (expired or not: the
+	// caller compares ExpiresAt with its clock).
 	GetAPIKeyByHash(ctx context.Context, hash []byte) (APIKey, error)
+	// GetAPIKey returns a key by id, revoked or not.
+	GetAPIKey(ctx context.Context, id string) (APIKey, error)
+	// ListAPIKeys lists a workspace's keys, revoked ones included, oldest
+	// first.
+	ListAPIKeys(ctx context.Context, workspaceID string) ([]APIKey, error)
 	RevokeAPIKey(ctx context.Context, workspaceID, id string) error
+	// ExpireAPIKey makes a key stop working at at, or keeps its earlier
+	// expiry.
+	ExpireAPIKey(ctx context.Context, workspaceID, id string, at time.Time) error
+	// RecordAPIKeyUse sets the key's LastUsedAt to at unless it is
+	// already later than since: callers pass since = at minus their
+	// resolution, so a busy key costs one write per resolution, not one
+	// per request, whatever the number of nodes.
+	RecordAPIKeyUse(ctx context.Context, id string, at, since time.Time) error
 }
 
 // Person is someone a workspace can reach.

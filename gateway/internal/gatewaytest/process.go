@@ -2,6 +2,7 @@ package gatewaytest
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/switchboard-gw/switchboard/gateway/app"
 	"github.com/switchboard-gw/switchboard/gateway/config"
 	"github.com/switchboard-gw/switchboard/gateway/store/sqlstore"
 )
@@ -82,7 +84,7 @@ func (p *Process) Restart() {
 // a gateway running as a process.
 func OpenStore(t testing.TB, cfg *config.Config) *sqlstore.Store {
 	t.Helper()
-	st, err := sqlstore.Open(context.Background(), cfg.Database, sqlstore.Options{Migrate: true})
+	st, err := app.OpenStore(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

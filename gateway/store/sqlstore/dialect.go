@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -129,6 +130,9 @@ func openSQLite(ctx context.Context, path string, opts Options) (*conns, error) 
 			return nil, fmt.Errorf("create database directory: %w", err)
 		}
 	}
+	if err := createPrivate(path); err != nil {
+		return nil, err
+	}
 	pragmas := url.Values{}
 	pragmas.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", opts.BusyTimeout.Milliseconds()))
 	pragmas.Add("_pragma", "foreign_keys(1)")
@@ -165,6 +169,24 @@ func openSQLite(ctx context.Context, path string, opts Options) (*conns, error) 
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
 	return &conns{write: write, read: read, stmts: newStmtCache(), group: &groupCommit{}}, nil
+}
+
+// createPrivate creates the database file, empty, readable and writable by
+// its owner only (0600 whatever the umask), unless it exists. SQLite gives
+// the -wal and -shm files it creates beside it the same mode. An existing
+// file keeps its mode: the operator chose it.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	if err := errors.Join(f.Chmod(0o600), f.Close()); err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	return nil
 }
 
 // openPostgres opens one pool used for reads and writes.

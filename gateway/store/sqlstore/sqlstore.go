@@ -29,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard-gw/switchboard/gateway/secrets"
 	"github.com/switchboard-gw/switchboard/gateway/store"
 )
 
@@ -45,6 +46,10 @@ type Options struct {
 	// Now is the clock used for timestamps the caller left zero. Default
 	// time.Now.
 	Now func() time.Time
+	// Secrets seals channel secrets and bot call secrets at rest. Without
+	// it, writing a secret fails with secrets.ErrNoKey and only
+	// plaintext from before sealing can be read.
+	Secrets *secrets.Keyring
 }
 
 // Store is store.Store on SQLite or PostgreSQL.
@@ -55,6 +60,7 @@ type Store struct {
 	writer conn // every write; the transaction inside WithTx
 	reader conn // plain reads; the transaction inside WithTx
 	inTx   bool
+	keys   *secrets.Keyring
 }
 
 var _ store.Store = (*Store)(nil)
@@ -117,7 +123,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	// Stored times have microsecond precision; the clock matches, so what
 	// a method fills in equals what a later read returns.
 	clock := func() time.Time { return opts.Now().UTC().Truncate(time.Microsecond) }
-	s := &Store{d: d, conns: c, now: clock,
+	s := &Store{d: d, conns: c, now: clock, keys: opts.Secrets,
 		writer: conn{db: c.write, cache: c.stmts}, reader: conn{db: c.read, cache: c.stmts}}
 	if opts.Migrate {
 		if err := s.Migrate(ctx); err != nil {
@@ -151,6 +157,10 @@ func (s *Store) Close() error {
 	}
 	return s.conns.close()
 }
+
+// SecretKeyID is the id of the key secrets are sealed under, "" without
+// one.
+func (s *Store) SecretKeyID() string { return s.keys.CurrentID() }
 
 // Dialect names the engine: "sqlite" or "postgres".
 func (s *Store) Dialect() string { return s.d.name() }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/switchboard-gw/switchboard/gateway/secrets"
 )
 
 // PostgresTestEnv names the environment variable holding the PostgreSQL URL
@@ -16,10 +18,38 @@ import (
 const PostgresTestEnv = "SWITCHBOARD_TEST_POSTGRES_URL"
 
 // OpenTest returns a migrated SQLite store in a file under t.TempDir(),
-// closed when the test ends. Other packages' tests use it for a real store.
+// sealing with a random key, closed when the test ends. Other packages'
+// tests use it for a real store.
 func OpenTest(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "switchboard.db"), Options{Migrate: true})
+	return OpenTestWith(t, Options{Secrets: TestKeyring(t)})
+}
+
+// TestKeyring returns a keyring of one random key.
+func TestKeyring(t testing.TB) *secrets.Keyring {
+	t.Helper()
+	k, err := secrets.NewKeyring(secrets.NewSecret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// WithSecrets returns a Store on s's connections that seals with keys, as
+// the same database opened with other keys would. Tests use it to rotate
+// keys; closing it closes s's connections.
+func (s *Store) WithSecrets(keys *secrets.Keyring) *Store {
+	c := *s
+	c.keys = keys
+	return &c
+}
+
+// OpenTestWith is OpenTest with opts (migrated; opts.Secrets as given, nil
+// included).
+func OpenTestWith(t testing.TB, opts Options) *Store {
+	t.Helper()
+	opts.Migrate = true
+	s, err := Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "switchboard.db"), opts)
 	if err != nil {
 		t.Fatalf("open test store: %v", err)
 	}
@@ -33,9 +63,17 @@ func OpenTest(t testing.TB) *Store {
 
 // OpenTestPostgres returns a migrated store in a fresh schema of the
 // database named by $SWITCHBOARD_TEST_POSTGRES_URL, so parallel tests and
-// packages never see each other's rows; the schema is dropped when the test
-// ends. Without the variable the test is skipped.
+// packages never see each other's rows, sealing with a random key; the
+// schema is dropped when the test ends. Without the variable the test is
+// skipped.
 func OpenTestPostgres(t testing.TB) *Store {
+	t.Helper()
+	return OpenTestPostgresWith(t, Options{Secrets: TestKeyring(t)})
+}
+
+// OpenTestPostgresWith is OpenTestPostgres with opts (migrated, at most 4
+// connections; opts.Secrets as given, nil included).
+func OpenTestPostgresWith(t testing.TB, opts Options) *Store {
 	t.Helper()
 	base := os.Getenv(PostgresTestEnv)
 	if base == "" {
@@ -65,7 +103,8 @@ func OpenTestPostgres(t testing.TB) *Store {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	s, err := Open(ctx, u.String(), Options{Migrate: true, MaxReadConns: 4})
+	opts.Migrate, opts.MaxReadConns = true, 4
+	s, err := Open(ctx, u.String(), opts)
 	if err != nil {
 		t.Fatalf("open test store: %v", err)
 	}

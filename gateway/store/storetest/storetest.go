@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Channels", testChannels},
 		{"ChannelSecrets", testChannelSecrets},
 		{"APIKeys", testAPIKeys},
+		{"APIKeyLifecycle", testAPIKeyLifecycle},
 		{"People", testPeople},
 		{"Identities", testIdentities},
 		{"TenantIsolation", testTenantIsolation},

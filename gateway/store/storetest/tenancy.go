@@ -230,3 +230,73 @@ func testAPIKeys(t *testing.T, s store.Store) {
 	_, err = s.GetAPIKeyByHash(ctx(t), []byte{4})
 	must(t, err)
 }
+
+func testAPIKeyLifecycle(t *testing.T, s store.Store) {
+	a := seed(t, s, "a")
+	seed(t, s, "b")
+	for i, k := range []store.APIKey{
+		{ID: "k2", WorkspaceID: "a", Scope: store.ScopeApp, Name: "second", Hash: []byte{2}, CreatedAt: t0.Add(time.Second)},
+		{ID: "k1", WorkspaceID: "a", Scope: store.ScopeChannel, ChannelID: a.channel, Name: "first", Hash: []byte{1}, CreatedAt: t0},
+		{ID: "kb", WorkspaceID: "b", Scope: store.ScopeApp, Name: "other", Hash: []byte{3}, CreatedAt: t0},
+	} {
+		if i == 0 {
+			exp := t0.Add(time.Hour)
+			k.ExpiresAt = &exp
+		}
+		must(t, s.CreateAPIKey(ctx(t), k))
+	}
+	must(t, s.RevokeAPIKey(ctx(t), "a", "k1"))
+
+	// Listing: the workspace's keys only, oldest first, revoked included.
+	list, err := s.ListAPIKeys(ctx(t), "a")
+	must(t, err)
+	if len(list) != 2 || list[0].ID != "k1" || list[1].ID != "k2" {
+		t.Fatalf("ListAPIKeys(a) = %+v, want k1, k2", list)
+	}
+	if list[0].RevokedAt == nil || list[0].ChannelID != a.channel || list[0].Name != "first" {
+		t.Fatalf("listed k1 = %+v", list[0])
+	}
+	if list[1].ExpiresAt == nil || !list[1].ExpiresAt.Equal(t0.Add(time.Hour)) || list[1].LastUsedAt != nil {
+		t.Fatalf("listed k2 = %+v", list[1])
+	}
+	none, err := s.ListAPIKeys(ctx(t), "nobody")
+	must(t, err)
+	wantEqual(t, "keys of an unknown workspace", len(none), 0)
+
+	got, err := s.GetAPIKey(ctx(t), "k1")
+	must(t, err)
+	if got.RevokedAt == nil || got.WorkspaceID != "a" {
+		t.Fatalf("GetAPIKey(k1) = %+v, want the revoked key", got)
+	}
+	_, err = s.GetAPIKey(ctx(t), "missing")
+	wantErr(t, err, store.ErrNotFound)
+
+	// Expiry: an earlier expiry is kept, a later one is not taken.
+	must(t, s.ExpireAPIKey(ctx(t), "a", "k2", t0.Add(2*time.Hour)))
+	got, err = s.GetAPIKeyByHash(ctx(t), []byte{2})
+	must(t, err)
+	wantTime(t, "kept expiry", *got.ExpiresAt, t0.Add(time.Hour))
+	must(t, s.ExpireAPIKey(ctx(t), "a", "k2", t0.Add(time.Minute)))
+	got, err = s.GetAPIKey(ctx(t), "k2")
+	must(t, err)
+	wantTime(t, "earlier expiry", *got.ExpiresAt, t0.Add(time.Minute))
+	wantErr(t, s.ExpireAPIKey(ctx(t), "b", "k2", t0), store.ErrNotFound)
+	wantErr(t, s.ExpireAPIKey(ctx(t), "a", "missing", t0), store.ErrNotFound)
+
+	// Last use: recorded when none is, or when the one recorded is not
+	// later than since; not otherwise.
+	use := func(at, since time.Time) time.Time {
+		t.Helper()
+		must(t, s.RecordAPIKeyUse(ctx(t), "k2", at, since))
+		k, err := s.GetAPIKeyByHash(ctx(t), []byte{2})
+		must(t, err)
+		if k.LastUsedAt == nil {
+			t.Fatal("no last use recorded")
+		}
+		return *k.LastUsedAt
+	}
+	wantTime(t, "first use", use(t0, t0.Add(-time.Minute)), t0)
+	wantTime(t, "use within the minute", use(t0.Add(30*time.Second), t0.Add(-30*time.Second)), t0)
+	wantTime(t, "use a minute later", use(t0.Add(time.Minute), t0), t0.Add(time.Minute))
+	must(t, s.RecordAPIKeyUse(ctx(t), "missing", t0, t0)) // a key deleted meanwhile is no error
+}
