@@ -54,6 +54,7 @@ type Store interface {
 	ClaimDeliveries(ctx context.Context, o store.ClaimOptions) ([]store.Delivery, error)
 	CompleteDeliveries(ctx context.Context, node string, rs []store.DeliveryResult) error
 	GetChannel(ctx context.Context, id string) (store.Channel, error)
+	ReleaseOrphans(ctx context.Context, node string, before time.Time, jobs, deliveries bool) (store.Released, error)
 }
 
 // Lease is the node lease claims are held under (a *cluster.Node; the
@@ -141,9 +142,11 @@ type Pipeline struct {
 	sem   chan struct{} // Send workers
 	wg    sync.WaitGroup
 
-	mu       sync.Mutex
-	inflight int
-	channels map[string]*channelState
+	mu         sync.Mutex
+	inflight   int
+	submitting int       // Submit calls under way
+	audited    time.Time // last look for orphaned claims
+	channels   map[string]*channelState
 }
 
 // New returns a Pipeline; call Run to start it.
@@ -186,6 +189,14 @@ func (p *Pipeline) Submit(ctx context.Context, ds []store.Delivery) error {
 	if len(ds) == 0 {
 		return nil
 	}
+	p.mu.Lock()
+	p.submitting++
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.submitting--
+		p.mu.Unlock()
+	}()
 	for {
 		p.mu.Lock()
 		if p.inflight < p.maxInflight() {
@@ -238,7 +249,44 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			p.mu.Unlock()
 			p.dispatch(context.WithoutCancel(ctx), held, ds)
 		}
+		p.releaseOrphans(ctx)
 		timer.Reset(p.opts.PollInterval)
+	}
+}
+
+// orphanAge is how old a claim must be before an idle pipeline takes it
+// for an orphan: far longer than the gap between a fan-out storing its
+// claimed deliveries and handing them over.
+const orphanAge = time.Minute
+
+// releaseOrphans runs when nothing is in flight, at most every half
+// minute: whatever the store says this node holds from before orphanAge
+// can only be the result of a claim whose answer was lost (the database
+// committed it, the connection died first), and would otherwise stay held
+// until this node restarts.
+func (p *Pipeline) releaseOrphans(ctx context.Context) {
+	now := p.opts.Now()
+	p.mu.Lock()
+	idle := p.inflight == 0 && p.submitting == 0 && now.Sub(p.audited) >= orphanAge/2
+	if idle {
+		p.audited = now
+	}
+	p.mu.Unlock()
+	if !idle {
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, p.opts.StatementTimeout)
+	defer cancel()
+	rel, err := p.store.ReleaseOrphans(sctx, p.opts.Lease.ID(), now.Add(-orphanAge), false, true)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.log.Warn("release orphaned delivery claims", "err", err)
+		}
+		return
+	}
+	if rel.Deliveries > 0 {
+		p.log.Warn("released delivery claims whose answer was lost", "count", rel.Deliveries)
+		p.Notify()
 	}
 }
 

@@ -361,3 +361,66 @@ func TestPipelineWaitsForADownPlugin(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// Deliveries stored claimed for the pipeline's node and handed over with
+// Submit are sent without a claim scan, in order per recipient; the ones
+// behind them wait for the scan, as any node's would.
+func TestPipelineSendsHandedOffDeliveries(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ch := &fakeChannel{}
+	p := run(t, e, &fakePlugins{ch: ch}, delivery.Options{})
+	var ds []store.Delivery
+	for _, r := range []string{"ann", "bob", "ann"} {
+		ds = append(ds, store.Delivery{WorkspaceID: "ws", ChannelID: e.channel, Recipient: r,
+			Content: message.Text(r + fmt.Sprint(len(ds))), IdempotencyKey: fmt.Sprintf("h%d", len(ds)),
+			SourceKind: "test", SourceID: "t"})
+	}
+	claimed, _, err := e.st.EnqueueClaimedDeliveries(context.Background(), p.Node(), ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(claimed) != 2 {
+		t.Fatalf("claimed %d, want ann's first and bob's", len(claimed))
+	}
+	if err := p.Submit(context.Background(), claimed); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"h0", "h1", "h2"} {
+		if d := waitFinal(t, e, k, 10*time.Second); d.Status != store.DeliverySent {
+			t.Fatalf("%s = %s", k, d.Status)
+		}
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if len(ch.sent) != 3 {
+		t.Fatalf("%d sends, want 3 (each once)", len(ch.sent))
+	}
+	var annOrder []string
+	for _, o := range ch.sent {
+		if o.Recipient == "ann" {
+			annOrder = append(annOrder, o.IdempotencyKey)
+		}
+	}
+	if fmt.Sprint(annOrder) != "[h0 h2]" {
+		t.Fatalf("ann's messages went out as %v", annOrder)
+	}
+}
+
+// A claim whose answer was lost leaves a row held by this node that
+// nothing in memory knows about; an idle pipeline releases it once it is
+// older than a minute, and sends it.
+func TestPipelineReleasesOrphanedClaims(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.enqueue(t, "ann", "lost")
+	if got, err := e.st.ClaimDeliveries(context.Background(), store.ClaimOptions{Node: "local", Limit: 10}); err != nil || len(got) != 1 {
+		t.Fatalf("claim = %v, %v", got, err)
+	}
+	ch := &fakeChannel{}
+	later := func() time.Time { return time.Now().Add(2 * time.Minute) }
+	run(t, e, &fakePlugins{ch: ch}, delivery.Options{Now: later})
+	if d := waitFinal(t, e, "ann/lost", 10*time.Second); d.Status != store.DeliverySent {
+		t.Fatalf("orphan = %s", d.Status)
+	}
+}

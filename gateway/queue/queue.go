@@ -34,6 +34,7 @@ type Store interface {
 	CompleteJob(ctx context.Context, id int64, attempt int) error
 	RetryJob(ctx context.Context, id int64, attempt int, err string, runAt time.Time) error
 	FailJob(ctx context.Context, id int64, attempt int, err string) error
+	ReleaseOrphans(ctx context.Context, node string, before time.Time, jobs, deliveries bool) (store.Released, error)
 }
 
 // Lease is the node lease claims are held under (a *cluster.Node).
@@ -148,12 +149,17 @@ func (r *Runner) Run(ctx context.Context) error {
 	defer wg.Wait()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var audited time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-r.wake:
 		case <-timer.C:
+		}
+		if len(sem) == 0 && time.Since(audited) >= orphanAge/2 {
+			audited = time.Now()
+			r.releaseOrphans(ctx)
 		}
 		for {
 			free := r.opts.Workers - len(sem)
@@ -196,6 +202,29 @@ func (r *Runner) claim(ctx context.Context, n int) ([]store.Job, error) {
 		r.log.Warn("slow job claim", "took", took, "claimed", len(jobs))
 	}
 	return jobs, err
+}
+
+// orphanAge is how old a claim must be before an idle runner takes it for
+// an orphan.
+const orphanAge = time.Minute
+
+// releaseOrphans runs when no job runs here: whatever the store says this
+// node holds from before orphanAge can only be the result of a claim whose
+// answer was lost (the database committed it, the connection died first),
+// and would otherwise stay held until this node restarts.
+func (r *Runner) releaseOrphans(ctx context.Context) {
+	sctx, cancel := context.WithTimeout(ctx, r.opts.StatementTimeout)
+	defer cancel()
+	rel, err := r.store.ReleaseOrphans(sctx, r.opts.Lease.ID(), time.Now().Add(-orphanAge), true, false)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Warn("release orphaned job claims", "err", err)
+		}
+		return
+	}
+	if rel.Jobs > 0 {
+		r.log.Warn("released job claims whose answer was lost", "count", rel.Jobs)
+	}
 }
 
 // run runs one claimed job under the lease it was claimed with; shutdown

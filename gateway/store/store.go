@@ -462,6 +462,12 @@ type Nodes interface {
 	RescueExpiredNodes(ctx context.Context, self string, now time.Time) (Released, error)
 	// StopNode releases the node's claims and its lease (clean shutdown).
 	StopNode(ctx context.Context, id string) (Released, error)
+	// ReleaseOrphans releases what node holds that it claimed before
+	// before: a node that holds nothing in memory calls it, since such
+	// claims can only come from a claim whose answer was lost (the store
+	// committed it, the connection died before the answer arrived).
+	// Jobs or deliveries, as the flags say.
+	ReleaseOrphans(ctx context.Context, node string, before time.Time, jobs, deliveries bool) (Released, error)
 }
 
 // InboundDedupe remembers platform event ids so retries are processed once.

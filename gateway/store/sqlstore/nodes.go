@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/switchboard-gw/switchboard/gateway/store"
@@ -81,6 +82,20 @@ func (s *Store) StopNode(ctx context.Context, id string) (store.Released, error)
 	return rel, nil
 }
 
+// ReleaseOrphans releases node's claims made before before.
+func (s *Store) ReleaseOrphans(ctx context.Context, node string, before time.Time, jobs, deliveries bool) (store.Released, error) {
+	var rel store.Released
+	err := s.tx(ctx, func(tx *Store) error {
+		var err error
+		rel, err = tx.releaseWhere(ctx, node, s.now(), "its claim's answer was lost", micros(before), jobs, deliveries)
+		return err
+	})
+	if err != nil {
+		return store.Released{}, fmt.Errorf("release orphaned claims of %s: %w", node, err)
+	}
+	return rel, nil
+}
+
 // release makes the jobs and deliveries held by nodes claimable again, due
 // now. A released job keeps the attempt it used (so a job that keeps
 // killing its node runs out of attempts); a released delivery does not
@@ -88,20 +103,37 @@ func (s *Store) StopNode(ctx context.Context, id string) (store.Released, error)
 func (s *Store) release(ctx context.Context, nodes []string, now time.Time, why string) (store.Released, error) {
 	var rel store.Released
 	for _, id := range nodes {
-		n, err := s.execCount(ctx, `UPDATE jobs SET status = 'pending', claimed_by = '', run_at = ?,
-			last_error = ? WHERE status = 'running' AND claimed_by = ?`, micros(now), why, id)
+		r, err := s.releaseWhere(ctx, id, now, why, math.MaxInt64, true, true)
 		if err != nil {
 			return rel, err
 		}
-		rel.Jobs += n
-		n, err = s.execCount(ctx, `UPDATE deliveries SET
+		rel.Jobs += r.Jobs
+		rel.Deliveries += r.Deliveries
+	}
+	return rel, nil
+}
+
+// releaseWhere releases node's jobs and deliveries claimed before before
+// (micros; a claimed row's run_at or next_attempt_at is its claim time).
+func (s *Store) releaseWhere(ctx context.Context, node string, now time.Time, why string, before int64, jobs, deliveries bool) (store.Released, error) {
+	var rel store.Released
+	if jobs {
+		n, err := s.execCount(ctx, `UPDATE jobs SET status = 'pending', claimed_by = '', run_at = ?,
+			last_error = ? WHERE status = 'running' AND claimed_by = ? AND run_at < ?`, micros(now), why, node, before)
+		if err != nil {
+			return rel, err
+		}
+		rel.Jobs = n
+	}
+	if deliveries {
+		n, err := s.execCount(ctx, `UPDATE deliveries SET
 			status = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END,
 			claimed_by = '', next_attempt_at = ?, updated_at = ?
-			WHERE status = 'sending' AND claimed_by = ?`, micros(now), micros(now), id)
+			WHERE status = 'sending' AND claimed_by = ? AND next_attempt_at < ?`, micros(now), micros(now), node, before)
 		if err != nil {
 			return rel, err
 		}
-		rel.Deliveries += n
+		rel.Deliveries = n
 	}
 	return rel, nil
 }

@@ -159,3 +159,29 @@ func testJobFencing(t *testing.T, s store.Store) {
 	wantEqual(t, "still running", claimJobs(t, s, t0.Add(time.Hour)), []string{})
 	must(t, s.FailJob(ctx(t), j.ID, 2, "gave up"))
 }
+
+// testReleaseOrphans: a node that holds nothing in memory releases what
+// the store says it claimed before then (a claim whose answer was lost),
+// and nothing claimed since.
+func testReleaseOrphans(t *testing.T, s store.Store) {
+	enqueue(t, s, delivery("lost", "r1"))
+	enqueueJob(t, s, "lost-job", "", t0)
+	wantEqual(t, "claimed", keys(claim(t, s, t0, 10)), []string{"lost"})
+	wantEqual(t, "job claimed", claimJobs(t, s, t0), []string{"lost-job"})
+	enqueue(t, s, delivery("later", "r2"))
+	enqueueJob(t, s, "later-job", "", t0)
+	wantEqual(t, "claimed later", keys(claim(t, s, t0.Add(time.Minute), 10)), []string{"later"})
+	wantEqual(t, "job claimed later", claimJobs(t, s, t0.Add(time.Minute)), []string{"later-job"})
+
+	rel, err := s.ReleaseOrphans(ctx(t), nodeB, t0.Add(time.Hour), true, true)
+	must(t, err)
+	wantEqual(t, "another node's claims", rel, store.Released{})
+	rel, err = s.ReleaseOrphans(ctx(t), nodeA, t0.Add(time.Second), false, true)
+	must(t, err)
+	wantEqual(t, "deliveries only", rel, store.Released{Deliveries: 1})
+	rel, err = s.ReleaseOrphans(ctx(t), nodeA, t0.Add(time.Second), true, false)
+	must(t, err)
+	wantEqual(t, "jobs only", rel, store.Released{Jobs: 1})
+	wantEqual(t, "released delivery", keys(claim(t, s, t0.Add(time.Minute), 10)), []string{"lost"})
+	wantEqual(t, "released job", claimJobs(t, s, t0.Add(time.Minute)), []string{"lost-job"})
+}

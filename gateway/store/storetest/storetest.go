@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"NodeRescue", testNodeRescue},
 		{"NodeRestart", testNodeRestart},
 		{"JobFencing", testJobFencing},
+		{"ReleaseOrphans", testReleaseOrphans},
 		{"CompleteDeliveries", testCompleteDeliveries},
 		{"Receipts", testReceipts},
 		{"Jobs", testJobs},
