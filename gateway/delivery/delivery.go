@@ -226,6 +226,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		case <-p.wake:
 		case <-timer.C:
 		}
+		failed := false
 		for ctx.Err() == nil {
 			p.mu.Lock()
 			free := min(p.opts.ClaimSize, p.maxInflight()-p.inflight)
@@ -239,6 +240,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 				if ctx.Err() == nil {
 					p.log.Error("claim deliveries", "err", err)
 				}
+				failed = true
 				break
 			}
 			if len(ds) == 0 {
@@ -250,7 +252,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			p.dispatch(context.WithoutCancel(ctx), held, ds)
 		}
 		p.releaseOrphans(ctx)
-		timer.Reset(p.opts.PollInterval)
+		// While the store fails (a database restart), poll at most once
+		// a second rather than log an error every poll interval.
+		if failed {
+			timer.Reset(max(p.opts.PollInterval, time.Second))
+		} else {
+			timer.Reset(p.opts.PollInterval)
+		}
 	}
 }
 

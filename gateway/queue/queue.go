@@ -157,6 +157,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-r.wake:
 		case <-timer.C:
 		}
+		failed := false
 		if len(sem) == 0 && time.Since(audited) >= orphanAge/2 {
 			audited = time.Now()
 			r.releaseOrphans(ctx)
@@ -175,6 +176,7 @@ func (r *Runner) Run(ctx context.Context) error {
 				if ctx.Err() == nil {
 					r.log.Error("claim jobs", "err", err)
 				}
+				failed = true
 				break
 			}
 			for _, j := range jobs {
@@ -189,7 +191,13 @@ func (r *Runner) Run(ctx context.Context) error {
 				break
 			}
 		}
-		timer.Reset(r.opts.PollInterval)
+		// While the store fails (a database restart), poll at most once
+		// a second rather than log an error every poll interval.
+		if failed {
+			timer.Reset(max(r.opts.PollInterval, time.Second))
+		} else {
+			timer.Reset(r.opts.PollInterval)
+		}
 	}
 }
 
