@@ -91,8 +91,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		st.Close()
 		return nil, err
 	}
+	var pluginEnv []string
+	if cfg.Security.AllowInternalFetch {
+		// Plugins that post to tenant URLs (webhook channels) guard them
+		// as the gateway does its own fetches.
+		pluginEnv = append(pluginEnv, netguard.EnvAllowInternal+"=true")
+	}
 	a.Host = pluginhost.New(pluginhost.Config{
 		Dir:            pluginsDir,
+		Env:            pluginEnv,
 		StartTimeout:   cfg.Plugins.StartTimeout,
 		HealthInterval: cfg.Plugins.HealthInterval,
 		Instances:      a.instances,

@@ -151,8 +151,9 @@ type APIConfig struct {
 // Security holds switches that trade safety for convenience.
 type Security struct {
 	// AllowInternalFetch lets the gateway fetch user-supplied URLs (data
-	// files, call steps) that resolve to loopback, private or link-local
-	// addresses. Off by default; tests and local demos turn it on.
+	// files, call steps) and the webhook channel post to URLs that resolve
+	// to loopback, private, link-local or other internal addresses. Off by
+	// default; tests and local demos turn it on.
 	AllowInternalFetch bool `yaml:"allow_internal_fetch"`
 }
 

@@ -12,3 +12,7 @@ type Options = netguard.Options
 
 // ErrForbidden is wrapped by every refusal.
 var ErrForbidden = netguard.ErrForbidden
+
+// EnvAllowInternal passes security.allow_internal_fetch on to plugins that
+// fetch tenant URLs themselves (the webhook channel).
+const EnvAllowInternal = netguard.EnvAllowInternal

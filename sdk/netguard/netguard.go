@@ -22,6 +22,16 @@ import (
 	"time"
 )
 
+// EnvAllowInternal is the plugin environment variable through which the
+// gateway passes on security.allow_internal_fetch: when it is "true", a
+// plugin that fetches tenant-supplied URLs may reach internal addresses
+// (local development and tests). Plugins read it with AllowInternalFromEnv.
+const EnvAllowInternal = "SWITCHBOARD_ALLOW_INTERNAL_FETCH"
+
+// AllowInternalFromEnv reports whether getenv (os.Getenv) carries
+// EnvAllowInternal=true.
+func AllowInternalFromEnv(getenv func(string) string) bool { return getenv(EnvAllowInternal) == "true" }
+
 // ErrForbidden is wrapped by every refusal of this package.
 var ErrForbidden = errors.New("netguard: destination not allowed")
 
