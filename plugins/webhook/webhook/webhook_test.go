@@ -17,7 +17,7 @@ import (
 	"github.com/switchboard-gw/switchboard/sdk/message"
 )
 
-func configured(t *testing.T, url string, secrets map[string]string) *webhook.Channel {
+func configured(t testing.TB, url string, secrets map[string]string) *webhook.Channel {
 	t.Helper()
 	ch := webhook.New(local)
 	cfg := validConfig("wh", url)
