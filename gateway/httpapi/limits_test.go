@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,11 +8,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchboard-gw/switchboard/gateway/httpapi"
+	"github.com/switchboard-gw/switchboard/gateway/internal/gatewaytest"
 	"github.com/switchboard-gw/switchboard/gateway/store"
 	"github.com/switchboard-gw/switchboard/sdk"
 )
@@ -33,48 +32,6 @@ func serve(t *testing.T, h http.Handler, lim httpapi.ConnLimits, configure func(
 	go func() { _ = srv.Serve(httpapi.LimitListener(ln, lim)) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return ln.Addr().String()
-}
-
-// client is one raw keep-alive connection from a chosen source address.
-type client struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func dialFrom(t *testing.T, src, addr string) *client {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 10 * time.Second}
-	c, err := d.Dial("tcp4", addr)
-	if err != nil {
-		t.Fatalf("dial from %s: %v", src, err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return &client{Conn: c, r: bufio.NewReader(c)}
-}
-
-// get sends one keep-alive GET and reads its answer (nil: the connection
-// ended without one).
-func (c *client) get(t *testing.T, path string) *http.Response {
-	t.Helper()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: gw\r\n\r\n"); err != nil {
-		return nil
-	}
-	resp, err := http.ReadResponse(c.r, nil)
-	if err != nil {
-		return nil
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body = io.NopCloser(strings.NewReader(string(body)))
-	return resp
-}
-
-// status describes an answer for failure messages.
-func status(resp *http.Response) string {
-	if resp == nil {
-		return "no answer (connection closed)"
-	}
-	return resp.Status
 }
 
 // errorCode is the code of the first error of an envelope.
@@ -101,38 +58,38 @@ var ok = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write
 func TestConnectionCapPerAddress(t *testing.T) {
 	const perAddress = 3
 	addr := serve(t, ok, httpapi.ConnLimits{PerAddress: perAddress}, nil)
-	var idle []*client
+	var idle []*gatewaytest.RawConn
 	for range perAddress {
-		c := dialFrom(t, "127.0.0.1", addr)
-		if resp := c.get(t, "/"); resp == nil || resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("connection within the cap not served: %v", status(resp))
+		c := gatewaytest.DialFrom(t, "127.0.0.1", addr)
+		if resp := c.Get("/"); resp == nil || resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("connection within the cap not served: %v", gatewaytest.Answer(resp))
 		}
 		idle = append(idle, c) // kept open and idle
 	}
-	over := dialFrom(t, "127.0.0.1", addr)
-	resp := over.get(t, "/")
+	over := gatewaytest.DialFrom(t, "127.0.0.1", addr)
+	resp := over.Get("/")
 	if resp == nil || resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
-		t.Fatalf("connection over the cap: %v, want 429 with Retry-After", status(resp))
+		t.Fatalf("connection over the cap: %v, want 429 with Retry-After", gatewaytest.Answer(resp))
 	}
 	if code := errorCode(t, resp); code != "too_many_connections" {
 		t.Fatalf("code %q, want too_many_connections", code)
 	}
-	if over.get(t, "/") != nil {
+	if over.Get("/") != nil {
 		t.Fatal("the refused connection stayed open")
 	}
-	if resp := dialFrom(t, "127.0.0.2", addr).get(t, "/"); resp == nil || resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("another address not served while the first is at its cap: %v", status(resp))
+	if resp := gatewaytest.DialFrom(t, "127.0.0.2", addr).Get("/"); resp == nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("another address not served while the first is at its cap: %v", gatewaytest.Answer(resp))
 	}
 	// Closing one idle connection frees a place; the server notices the
 	// close asynchronously, so a few attempts are allowed.
 	_ = idle[0].Close()
 	for attempt := 0; ; attempt++ {
-		resp := dialFrom(t, "127.0.0.1", addr).get(t, "/")
+		resp := gatewaytest.DialFrom(t, "127.0.0.1", addr).Get("/")
 		if resp != nil && resp.StatusCode == http.StatusNoContent {
 			break
 		}
 		if attempt == 50 {
-			t.Fatalf("no place freed after closing a connection: %v", status(resp))
+			t.Fatalf("no place freed after closing a connection: %v", gatewaytest.Answer(resp))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -143,13 +100,13 @@ func TestConnectionCapPerAddress(t *testing.T) {
 func TestConnectionCapOverall(t *testing.T) {
 	addr := serve(t, ok, httpapi.ConnLimits{Max: 2}, nil)
 	for _, src := range []string{"127.0.0.1", "127.0.0.2"} {
-		if resp := dialFrom(t, src, addr).get(t, "/"); resp == nil || resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("connection within the cap not served: %v", status(resp))
+		if resp := gatewaytest.DialFrom(t, src, addr).Get("/"); resp == nil || resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("connection within the cap not served: %v", gatewaytest.Answer(resp))
 		}
 	}
-	resp := dialFrom(t, "127.0.0.3", addr).get(t, "/")
+	resp := gatewaytest.DialFrom(t, "127.0.0.3", addr).Get("/")
 	if resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("connection over the overall cap: %v, want 503", status(resp))
+		t.Fatalf("connection over the overall cap: %v, want 503", gatewaytest.Answer(resp))
 	}
 	if code := errorCode(t, resp); code != "server_busy" {
 		t.Fatalf("code %q, want server_busy", code)
@@ -177,15 +134,14 @@ func TestSlowWebhookBodyCutOff(t *testing.T) {
 		Public:  httpapi.PublicLimits{BodyTimeout: 100 * time.Millisecond},
 	}
 	addr := serve(t, s.Handler(), httpapi.ConnLimits{}, nil)
-	c := dialFrom(t, "127.0.0.1", addr)
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := gatewaytest.DialFrom(t, "127.0.0.1", addr)
 	// One byte of a 100-byte body; the other 99 never come.
 	if _, err := io.WriteString(c, "POST /channels/c1/webhook HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\n{"); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.ReadResponse(c.r, nil)
-	if err != nil {
-		t.Fatalf("the server did not cut the slow body off (client still sending): %v", err)
+	resp := c.ReadResponse()
+	if resp == nil {
+		t.Fatal("the server did not cut the slow body off: no answer while the client was still sending")
 	}
 	if resp.StatusCode < 400 {
 		t.Fatalf("slow body answered %d", resp.StatusCode)
@@ -259,10 +215,10 @@ func TestStreamRouteLiftsWriteTimeout(t *testing.T) {
 		{Pattern: "GET /plain", Handler: ok},
 	}}
 	addr := serve(t, s.Handler(), httpapi.ConnLimits{}, func(srv *http.Server) { srv.WriteTimeout = time.Nanosecond })
-	if resp := dialFrom(t, "127.0.0.1", addr).get(t, "/stream"); resp == nil || resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("stream route past the write timeout: %v", status(resp))
+	if resp := gatewaytest.DialFrom(t, "127.0.0.1", addr).Get("/stream"); resp == nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("stream route past the write timeout: %v", gatewaytest.Answer(resp))
 	}
-	if resp := dialFrom(t, "127.0.0.1", addr).get(t, "/plain"); resp != nil {
+	if resp := gatewaytest.DialFrom(t, "127.0.0.1", addr).Get("/plain"); resp != nil {
 		t.Fatalf("plain route answered %d past the write timeout: the timeout is not in force", resp.StatusCode)
 	}
 }
