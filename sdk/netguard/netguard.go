@@ -1,7 +1,8 @@
 // Package netguard keeps outbound HTTP requests made on behalf of tenants
-// (bot call steps, data file fetches) away from the gateway's own network:
-// loopback, private ranges, link-local (cloud metadata at 169.254.169.254),
-// and the other special-purpose blocks.
+// (bot call steps, data file fetches, webhook channel posts) away from the
+// gateway's own network: loopback, private ranges, link-local (cloud
+// metadata at 169.254.169.254) and the other special-purpose blocks, in
+// every spelling (zoned, IPv4-mapped, NAT64, numeric host names).
 //
 // The check runs in the dialer's Control hook, on the address actually being
 // connected to, after DNS resolution. Checking the URL's host name alone is not
