@@ -91,8 +91,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		st.Close()
 		return nil, err
 	}
+	var pluginEnv []string
+	if cfg.Security.AllowInternalFetch {
+		// Plugins that post to tenant URLs (webhook channels) guard them
+		// as the gateway does its own fetches.
+		pluginEnv = append(pluginEnv, netguard.EnvAllowInternal+"=true")
+	}
 	a.Host = pluginhost.New(pluginhost.Config{
 		Dir:            pluginsDir,
+		Env:            pluginEnv,
 		StartTimeout:   cfg.Plugins.StartTimeout,
 		HealthInterval: cfg.Plugins.HealthInterval,
 		Instances:      a.instances,
@@ -150,7 +157,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		},
 		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
 		Routes:  a.routes(),
-		Logger:  log,
+		Public: httpapi.PublicLimits{
+			BodyTimeout: cfg.Server.Public.BodyTimeout,
+			Rate:        cfg.Server.Public.RateLimit,
+			Burst:       cfg.Server.Public.Burst,
+		},
+		Logger: log,
 	}
 	a.handler = srv.Handler()
 	return a, nil
@@ -207,9 +219,22 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	}
 	defer func() { stopWork(); wg.Wait() }()
 
-	server := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
+	sc := a.cfg.Server
+	lim := httpapi.ConnLimits{Max: sc.MaxConnections, PerAddress: sc.MaxConnectionsPerAddress}
+	if lim.Max == 0 {
+		lim.Max = defaultMaxConnections()
+	}
+	server := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: sc.ReadHeaderTimeout,
+		ReadTimeout:       sc.ReadTimeout,
+		WriteTimeout:      sc.WriteTimeout,
+		IdleTimeout:       sc.IdleTimeout,
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- server.Serve(ln) }()
+	go func() { errc <- server.Serve(httpapi.LimitListener(ln, lim)) }()
+	a.log.Info("http limits", "max_connections", lim.Max, "max_connections_per_address", lim.PerAddress,
+		"read_timeout", sc.ReadTimeout, "write_timeout", sc.WriteTimeout, "idle_timeout", sc.IdleTimeout)
 	a.log.Info("gateway listening", "addr", ln.Addr().String(), "public_url", a.cfg.PublicURL,
 		"database", a.cfg.RedactedDatabase(), "plugins", len(a.Host.Status()))
 	select {

@@ -59,6 +59,7 @@ type Config struct {
 	Audience  AudienceConfig `yaml:"audience"`
 	Webchat   WebchatConfig  `yaml:"webchat"`
 	Cluster   ClusterConfig  `yaml:"cluster"`
+	Server    ServerConfig   `yaml:"server"`
 
 	// SecretKeysPrevious are earlier secret keys: values sealed under them
 	// still open (nothing new is sealed under them), so a key rotates
@@ -151,9 +152,53 @@ type APIConfig struct {
 // Security holds switches that trade safety for convenience.
 type Security struct {
 	// AllowInternalFetch lets the gateway fetch user-supplied URLs (data
-	// files, call steps) that resolve to loopback, private or link-local
-	// addresses. Off by default; tests and local demos turn it on.
+	// files, call steps) and the webhook channel post to URLs that resolve
+	// to loopback, private, link-local or other internal addresses. Off by
+	// default; tests and local demos turn it on.
 	AllowInternalFetch bool `yaml:"allow_internal_fetch"`
+}
+
+// ServerConfig bounds what clients can hold of the HTTP server, so that no
+// one address (no key needed) can exhaust its connections or file
+// descriptors. Negative values switch a limit off.
+type ServerConfig struct {
+	// ReadHeaderTimeout bounds reading a request's headers. Defaults to 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, body included. Defaults
+	// to 60s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds handling a request and writing its response.
+	// Websockets and streamed responses are exempt. Defaults to 60s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout is how long a keep-alive connection may wait for its
+	// next request. Defaults to 60s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConnections caps open connections (websockets included); beyond
+	// it new ones wait to be accepted. Defaults (0) to three quarters of
+	// the open-file limit, the rest left to the store, plugins and
+	// outbound requests.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerAddress caps the open connections of one client
+	// address (an IPv6 /64 counts as one); beyond it a connection is
+	// answered 429 and closed. Behind a proxy every client shares the
+	// proxy's address. Defaults to 512.
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
+	// Public limits the routes served without a key: platform webhooks,
+	// web chat pages and sockets, health.
+	Public PublicLimits `yaml:"public"`
+}
+
+// PublicLimits apply to the routes served without a key.
+type PublicLimits struct {
+	// BodyTimeout bounds reading a request body after its headers, so a
+	// body trickled byte by byte cannot hold a connection. Defaults to 10s.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// RateLimit is requests per second per client address. Defaults to
+	// 100.
+	RateLimit float64 `yaml:"rate_limit"`
+	// Burst is how many requests above the rate one address may send at
+	// once. Defaults to 2 × RateLimit.
+	Burst int `yaml:"burst"`
 }
 
 // Load reads path, applies environment overrides and defaults, and
@@ -243,6 +288,18 @@ func (c *Config) applyDefaults() {
 	}
 	defDur(&c.Queue.PollInterval, 500*time.Millisecond)
 	defDur(&c.Webchat.Retention, 7*24*time.Hour)
+	defDur(&c.Server.ReadHeaderTimeout, 10*time.Second)
+	defDur(&c.Server.ReadTimeout, time.Minute)
+	defDur(&c.Server.WriteTimeout, time.Minute)
+	defDur(&c.Server.IdleTimeout, time.Minute)
+	defInt(&c.Server.MaxConnectionsPerAddress, 512)
+	defDur(&c.Server.Public.BodyTimeout, 10*time.Second)
+	if c.Server.Public.RateLimit == 0 {
+		c.Server.Public.RateLimit = 100
+	}
+	if c.Server.Public.Burst == 0 {
+		c.Server.Public.Burst = max(1, int(2*c.Server.Public.RateLimit))
+	}
 	if c.API.KeyRateLimit == 0 {
 		c.API.KeyRateLimit = 50
 	}
@@ -284,6 +341,9 @@ func (c *Config) Validate() error {
 	}
 	if c.API.KeyRateLimit < 0 {
 		errs = append(errs, fmt.Errorf("api.key_rate_limit: must be positive"))
+	}
+	if c.Server.Public.RateLimit > 0 && c.Server.Public.Burst < 1 {
+		errs = append(errs, fmt.Errorf("server.public.burst: must be at least 1 when server.public.rate_limit is set, got %d", c.Server.Public.Burst))
 	}
 	if c.Webchat.Retention < 0 {
 		errs = append(errs, fmt.Errorf("webchat.retention: must be positive, got %s", c.Webchat.Retention))

@@ -3,6 +3,7 @@ package conversation_test
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -165,4 +166,31 @@ func TestCallStepHTTPNeedsAllowHTTP(t *testing.T) {
 	doc := strings.Replace(callBot(srv.URL), `call: {secret:`, `call: {allow_http: true, secret:`, 1)
 	e := newEnv(t, doc, func(o *conversation.Options) { o.Call.Net = netguard.Options{AllowPrivate: true} })
 	wantTexts(t, e.trigger("plain", "", true, nil), "plain http", "carried on")
+}
+
+// TestCallStepRefusesZonedLoopback: a zoned spelling of the loopback
+// endpoint's address ([::1%25lo], which netip.Prefix.Contains never
+// matches) is refused like the plain one.
+func TestCallStepRefusesZonedLoopback(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	var calls atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		io.WriteString(w, `{"messages":[{"type":"text","text":"internal content"}]}`)
+	}))
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	// Plain http: a certificate check of the zoned name would fail first
+	// and hide whether the guard refused the address.
+	doc := strings.Replace(callBot("http://[::1%25lo]:"+port+"/"), `call: {secret:`, `call: {allow_http: true, secret:`, 1)
+	e := newEnv(t, doc)
+	wantTexts(t, e.trigger("plain", "", true, nil), "Sorry, something went wrong.", "carried on")
+	if n := calls.Load(); n != 0 {
+		t.Errorf("the guard let %d calls through", n)
+	}
 }

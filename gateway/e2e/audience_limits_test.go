@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,16 +185,54 @@ func TestAudienceQueueLimitAndDataFileFailures(t *testing.T) {
 }
 
 // TestAudienceInternalDataFileRefused checks the SSRF guard: without
-// allow_internal_fetch a data file on loopback fails the trigger.
+// allow_internal_fetch a data file on loopback fails the trigger, however
+// its address is spelled (zoned [::1%25lo] was fetched once: netip's
+// prefix check never matches a zoned address), and the file server is
+// never asked.
 func TestAudienceInternalDataFileRefused(t *testing.T) {
 	t.Parallel()
 	_, _, c, _ := startAudience(t, gatewaytest.Options{Configure: func(cfg *config.Config) {
 		cfg.Security.AllowInternalFetch = false
 	}})
-	news := c.broadcast(newsBroadcast())
-	id := c.trigger(news, map[string]any{"data_file_url": "http://127.0.0.1:9/file.jsonl"})
-	st := c.wait(news, id)
-	if st["status"] != "failed" || !strings.Contains(st["error"].(string), "not allowed") {
-		t.Fatalf("internal data file: %v", st)
+	var hits atomic.Int32
+	serveFile := func(network, addr string) string {
+		ln, err := net.Listen(network, addr)
+		if err != nil {
+			t.Fatalf("listen %s: %v", addr, err)
+		}
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			hits.Add(1)
+			io.WriteString(w, `{"id":"ann","data":{"headline":"internal content"}}`+"\n")
+		}))
+		srv.Listener = ln
+		srv.Start()
+		t.Cleanup(srv.Close)
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		return port
+	}
+	p4 := serveFile("tcp4", "127.0.0.1:0")
+	urls := []string{
+		"http://127.0.0.1:9/file.jsonl",
+		"http://[::ffff:127.0.0.1]:" + p4 + "/file.jsonl",
+		"http://2130706433:" + p4 + "/file.jsonl",
+		"http://127.1:" + p4 + "/file.jsonl",
+	}
+	if ln, err := net.Listen("tcp6", "[::1]:0"); err == nil { // hosts without IPv6 test the IPv4 spellings only
+		ln.Close()
+		p6 := serveFile("tcp6", "[::1]:0")
+		urls = append(urls, "http://[::1%25lo]:"+p6+"/file.jsonl", "http://[::1%251]:"+p6+"/file.jsonl")
+	}
+	for i, u := range urls {
+		b := newsBroadcast() // one each: a broadcast takes one trigger per 10 s
+		b["name"] = fmt.Sprintf("news-%d", i)
+		news := c.broadcast(b)
+		id := c.trigger(news, map[string]any{"data_file_url": u})
+		st := c.wait(news, id)
+		if st["status"] != "failed" || !strings.Contains(st["error"].(string), "not allowed") {
+			t.Errorf("internal data file %s: %v", u, st)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("the file server was asked %d times", n)
 	}
 }

@@ -72,13 +72,13 @@ func (c *CSML) Routes() []Route {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { c.withChannel(w, r, f) })
 	}
 	return []Route{
-		{"POST /v1/api/broadcasts", h(c.postBroadcast)},
-		{"GET /v1/api/broadcasts/{request_id}", h(c.getBroadcast)},
-		{"POST /v1/api/chat", h(c.postChat)},
-		{"GET /v1/api/bot", h(c.getBot)},
-		{"GET /v1/api/conversations/open", h(c.getOpenConversation)},
-		{"POST /v1/api/conversations/close", h(c.closeConversation)},
-		{"GET /v1/api/conversations", h(c.listConversations)},
+		{Pattern: "POST /v1/api/broadcasts", Handler: h(c.postBroadcast)},
+		{Pattern: "GET /v1/api/broadcasts/{request_id}", Handler: h(c.getBroadcast)},
+		{Pattern: "POST /v1/api/chat", Handler: h(c.postChat)},
+		{Pattern: "GET /v1/api/bot", Handler: h(c.getBot)},
+		{Pattern: "GET /v1/api/conversations/open", Handler: h(c.getOpenConversation)},
+		{Pattern: "POST /v1/api/conversations/close", Handler: h(c.closeConversation)},
+		{Pattern: "GET /v1/api/conversations", Handler: h(c.listConversations)},
 	}
 }
 

@@ -43,6 +43,11 @@ type errSource struct {
 // WriteErrors answers with one or more errors; the HTTP status is the first
 // error's.
 func WriteErrors(w http.ResponseWriter, errs ...*APIError) {
+	WriteJSON(w, errs[0].Status, envelope(errs))
+}
+
+// envelope is the wire form of errs.
+func envelope(errs []*APIError) any {
 	out := struct {
 		Errors []wireError `json:"errors"`
 	}{}
@@ -53,7 +58,7 @@ func WriteErrors(w http.ResponseWriter, errs ...*APIError) {
 		}
 		out.Errors = append(out.Errors, we)
 	}
-	WriteJSON(w, errs[0].Status, out)
+	return out
 }
 
 // WriteError answers err: an *APIError as it is, anything else as a 500

@@ -15,6 +15,13 @@ var openAPISpec []byte
 type Route struct {
 	Pattern string // a net/http ServeMux pattern, e.g. "POST /v1/api/broadcasts"
 	Handler http.Handler
+	// Public marks a route served without a key: Server.Public's
+	// per-address rate limit and body timeout apply to it.
+	Public bool
+	// Stream marks a long-lived route (a websocket, a streamed response):
+	// the server's read and write timeouts are lifted for it, and the
+	// handler bounds its own reads and writes.
+	Stream bool
 }
 
 // Server assembles the routes.
@@ -23,36 +30,62 @@ type Server struct {
 	Ingress *Ingress
 	Metrics http.Handler
 	Routes  []Route
-	Logger  *slog.Logger
+	// Public limits the routes anyone may call (Route.Public, channel
+	// ingress, health, metrics, the OpenAPI document, unknown routes).
+	Public PublicLimits
+	Logger *slog.Logger
 }
 
 // Handler returns the root handler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", s.Health.healthz)
-	mux.HandleFunc("GET /readyz", s.Health.readyz)
-	if s.Metrics != nil {
-		mux.Handle("GET /metrics", s.Metrics)
+	public := newPublicGuard(s.Public)
+	mount := func(r Route) {
+		h := r.Handler
+		if r.Stream {
+			h = streaming(h)
+		}
+		if r.Public {
+			h = public.wrap(h)
+		}
+		mux.Handle(r.Pattern, h)
 	}
-	mux.HandleFunc("GET /openapi.yaml", func(w http.ResponseWriter, _ *http.Request) {
+	mount(Route{Pattern: "GET /healthz", Handler: http.HandlerFunc(s.Health.healthz), Public: true})
+	mount(Route{Pattern: "GET /readyz", Handler: http.HandlerFunc(s.Health.readyz), Public: true})
+	if s.Metrics != nil {
+		mount(Route{Pattern: "GET /metrics", Handler: s.Metrics, Public: true})
+	}
+	mount(Route{Pattern: "GET /openapi.yaml", Public: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(openAPISpec)
-	})
+	})})
 	if s.Ingress != nil {
-		mux.Handle("/channels/{channel_id}/webhook", s.Ingress)
-		mux.Handle("/channels/{channel_id}/webhook/{rest...}", s.Ingress)
+		mount(Route{Pattern: "/channels/{channel_id}/webhook", Handler: s.Ingress, Public: true})
+		mount(Route{Pattern: "/channels/{channel_id}/webhook/{rest...}", Handler: s.Ingress, Public: true})
 	}
 	for _, r := range s.Routes {
-		mux.Handle(r.Pattern, r.Handler)
+		mount(r)
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mount(Route{Pattern: "/", Public: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		WriteErrors(w, Errf(http.StatusNotFound, "route_not_found", "", "no route for %s %s; see /openapi.yaml", r.Method, r.URL.Path))
-	})
+	})})
 	log := s.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	return recoverer(log, accessLog(log, mux))
+}
+
+// streaming lifts the connection's read and write deadlines (the server's
+// ReadTimeout and WriteTimeout) for a long-lived handler. They would
+// otherwise stay on a hijacked connection too.
+func streaming(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Time{})
+		_ = rc.SetWriteDeadline(time.Time{})
+		next.ServeHTTP(w, r)
+	})
 }
 
 func recoverer(log *slog.Logger, next http.Handler) http.Handler {

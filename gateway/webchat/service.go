@@ -187,9 +187,10 @@ func New(opts Options) (*Service, error) {
 // the widget script of every web chat channel.
 func (s *Service) Routes() []httpapi.Route {
 	return []httpapi.Route{
-		{Pattern: "GET /channels/{channel_id}/ws", Handler: http.HandlerFunc(s.serveSocket)},
-		{Pattern: "GET /channels/{channel_id}/{$}", Handler: http.HandlerFunc(s.servePage)},
-		{Pattern: "GET /channels/{channel_id}/widget.js", Handler: http.HandlerFunc(s.serveWidget)},
+		// The socket bounds its own reads (hello, pongs) and writes.
+		{Pattern: "GET /channels/{channel_id}/ws", Handler: http.HandlerFunc(s.serveSocket), Public: true, Stream: true},
+		{Pattern: "GET /channels/{channel_id}/{$}", Handler: http.HandlerFunc(s.servePage), Public: true},
+		{Pattern: "GET /channels/{channel_id}/widget.js", Handler: http.HandlerFunc(s.serveWidget), Public: true},
 	}
 }
 

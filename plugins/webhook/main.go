@@ -4,7 +4,9 @@
 //
 // SWITCHBOARD_WEBHOOK_RATE_LIMIT (e.g. "100/1s"), passed through the
 // gateway's plugin environment, declares a global send rate; by default there
-// is none.
+// is none. SWITCHBOARD_ALLOW_INTERNAL_FETCH=true (set by the gateway when
+// security.allow_internal_fetch is on) lets channel URLs reach internal
+// addresses.
 package main
 
 import (
@@ -12,10 +14,11 @@ import (
 
 	"github.com/switchboard-gw/switchboard/plugins/webhook/webhook"
 	"github.com/switchboard-gw/switchboard/sdk"
+	"github.com/switchboard-gw/switchboard/sdk/netguard"
 )
 
 func main() {
-	var opts webhook.Options
+	opts := webhook.Options{AllowInternal: netguard.AllowInternalFromEnv(os.Getenv)}
 	if s := os.Getenv("SWITCHBOARD_WEBHOOK_RATE_LIMIT"); s != "" {
 		rate, err := webhook.ParseRate(s)
 		if err != nil {

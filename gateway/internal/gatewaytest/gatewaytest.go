@@ -157,6 +157,10 @@ func Config(t testing.TB, opts Options) *config.Config {
 	// A short node lease: tests that kill a node wait it out.
 	cfg.Cluster.Lease = 3 * time.Second
 	cfg.Cluster.Heartbeat = 500 * time.Millisecond
+	// Every test client shares 127.0.0.1, and benches hold thousands of
+	// connections from it: no per-address limits unless a test sets them.
+	cfg.Server.MaxConnectionsPerAddress = -1
+	cfg.Server.Public.RateLimit = -1
 	if opts.Configure != nil {
 		opts.Configure(cfg)
 	}

@@ -29,7 +29,7 @@ type harness struct {
 	driver  *slackfake.Driver
 }
 
-func setup(t *testing.T) *harness {
+func setup(t testing.TB) *harness {
 	t.Helper()
 	clock := fakekit.NewManualClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	fake := slackfake.New(slackfake.Options{Clock: clock.Now})

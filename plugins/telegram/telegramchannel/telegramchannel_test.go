@@ -29,7 +29,7 @@ type harness struct {
 	driver  *telegramfake.Driver
 }
 
-func setup(t *testing.T, opts telegramfake.Options) *harness {
+func setup(t testing.TB, opts telegramfake.Options) *harness {
 	t.Helper()
 	clock := fakekit.NewManualClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	opts.Clock = clock.Now

@@ -34,7 +34,7 @@ type harness struct {
 // setup configures the plugin against the fake. mps is high so the plugin's
 // own pacing never waits in tests; the fake's per-sender limit runs on a
 // manual clock.
-func setup(t *testing.T, fakeOpts twiliofake.Options, cfg map[string]any) *harness {
+func setup(t testing.TB, fakeOpts twiliofake.Options, cfg map[string]any) *harness {
 	t.Helper()
 	clock := fakekit.NewManualClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	fakeOpts.Clock = clock.Now

@@ -15,6 +15,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/switchboard-gw/switchboard/sdk"
+	"github.com/switchboard-gw/switchboard/sdk/netguard"
 )
 
 // Timeout bounds for one outbound POST. Standard Webhooks advises 15–30 s.
@@ -52,7 +53,7 @@ type config struct {
 }
 
 // parseConfig validates cfg and reports every bad field at once.
-func parseConfig(cfg sdk.InstanceConfig, transport http.RoundTripper) (*instance, error) {
+func parseConfig(cfg sdk.InstanceConfig, transport http.RoundTripper, guard netguard.Options) (*instance, error) {
 	bad := map[string]string{}
 	var c config
 	if len(bytes.TrimSpace(cfg.Config)) > 0 {
@@ -66,6 +67,10 @@ func parseConfig(cfg sdk.InstanceConfig, transport http.RoundTripper) (*instance
 		bad["url"] = "is required"
 	} else if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad["url"] = "must be an absolute http or https URL"
+	} else if err := guard.CheckURL(u); err != nil {
+		// Refused at send time anyway (the transport checks every
+		// request); saying so here lets apply refuse the channel.
+		bad["url"] = "must not point at an internal address: " + err.Error()
 	}
 	timeout := defaultTimeout
 	if c.Timeout != "" {

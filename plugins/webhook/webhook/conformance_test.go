@@ -17,6 +17,7 @@ import (
 	"github.com/switchboard-gw/switchboard/sdk"
 	"github.com/switchboard-gw/switchboard/sdk/channeltest"
 	"github.com/switchboard-gw/switchboard/sdk/message"
+	"github.com/switchboard-gw/switchboard/sdk/netguard"
 )
 
 // binary is the built plugin, compiled once by TestMain.
@@ -48,6 +49,10 @@ func secret(seed byte) string {
 }
 
 var testSecret = secret(1)
+
+// local is the plugin as the tests run it: their receivers listen on
+// loopback, which only AllowInternal lets a channel reach.
+var local = webhook.Options{AllowInternal: true}
 
 func validConfig(channelID, url string) sdk.InstanceConfig {
 	return sdk.InstanceConfig{
@@ -159,15 +164,15 @@ func harness(ch sdk.Channel) channeltest.Harness {
 
 func TestConformanceInProcess(t *testing.T) {
 	t.Parallel()
-	channeltest.Run(t, harness(webhook.New(webhook.Options{})))
+	channeltest.Run(t, harness(webhook.New(local)))
 }
 
 func TestConformanceOverGRPC(t *testing.T) {
 	t.Parallel()
-	channeltest.Run(t, harness(channeltest.Serve(t, webhook.New(webhook.Options{}))))
+	channeltest.Run(t, harness(channeltest.Serve(t, webhook.New(local))))
 }
 
 func TestConformanceBuiltBinary(t *testing.T) {
 	t.Parallel()
-	channeltest.Run(t, harness(channeltest.Launch(t, binary)))
+	channeltest.Run(t, harness(channeltest.Launch(t, binary, netguard.EnvAllowInternal+"=true")))
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchboard-gw/switchboard/sdk"
 	"github.com/switchboard-gw/switchboard/sdk/message"
+	"github.com/switchboard-gw/switchboard/sdk/netguard"
 )
 
 // Name is the plugin's name; Version its version.
@@ -35,8 +36,15 @@ type Options struct {
 	RateLimits sdk.RateLimits
 	// Transport carries outbound POSTs. Defaults to a clone of
 	// http.DefaultTransport that keeps more idle connections per host, since
-	// every send of an instance goes to the same host.
+	// every send of an instance goes to the same host, dialling through the
+	// netguard dialer. Either way each request's URL passes netguard.
 	Transport http.RoundTripper
+	// AllowInternal lets channel URLs point at loopback, private and other
+	// internal addresses (the gateway's security.allow_internal_fetch,
+	// passed as netguard.EnvAllowInternal). Off, a channel URL is a
+	// tenant-supplied address like any other and may not reach the
+	// gateway's network.
+	AllowInternal bool
 	// Now is the clock that stamps signatures. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -59,12 +67,22 @@ func New(opts Options) *Channel {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	guard := opts.guard()
 	if opts.Transport == nil {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 256
+		t.Proxy = nil // a proxy would dial for us, past the guard
+		t.DialContext = guard.Dialer().DialContext
 		opts.Transport = t
 	}
+	opts.Transport = guard.Transport(opts.Transport)
 	return &Channel{opts: opts, instances: map[string]*instance{}}
+}
+
+// guard is what channel URLs may reach: http or https, internal addresses
+// only when allowed.
+func (o Options) guard() netguard.Options {
+	return netguard.Options{AllowHTTP: true, AllowPrivate: o.AllowInternal}
 }
 
 // Describe implements sdk.Channel. Every content type is "native": the
@@ -90,7 +108,7 @@ func (c *Channel) Describe(context.Context) (sdk.Description, error) {
 
 // Configure implements sdk.Channel.
 func (c *Channel) Configure(_ context.Context, cfg sdk.InstanceConfig) error {
-	inst, err := parseConfig(cfg, c.opts.Transport)
+	inst, err := parseConfig(cfg, c.opts.Transport, c.opts.guard())
 	if err != nil {
 		return err
 	}
@@ -289,6 +307,11 @@ func (c *Channel) sendOne(ctx context.Context, m sdk.Outbound) error {
 	req.Header.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(now.Unix(), 10))
 	req.Header.Set(standardwebhooks.HeaderWebhookSignature, sig)
 	resp, err := inst.client.Do(req)
+	if errors.Is(err, netguard.ErrForbidden) {
+		// The URL's host resolved to an internal address: retrying cannot
+		// change that until the channel is reconfigured.
+		return sdk.Permanent("destination_forbidden", err.Error())
+	}
 	if err != nil {
 		// Timeouts, refused connections, cancellation: all worth a retry.
 		return sdk.Transient("network", err.Error())

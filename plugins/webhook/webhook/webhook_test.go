@@ -17,9 +17,9 @@ import (
 	"github.com/switchboard-gw/switchboard/sdk/message"
 )
 
-func configured(t *testing.T, url string, secrets map[string]string) *webhook.Channel {
+func configured(t testing.TB, url string, secrets map[string]string) *webhook.Channel {
 	t.Helper()
-	ch := webhook.New(webhook.Options{})
+	ch := webhook.New(local)
 	cfg := validConfig("wh", url)
 	for k, v := range secrets {
 		cfg.Secrets[k] = v
@@ -190,7 +190,7 @@ func TestOutboundClassification(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			rc := newReceiver(t, testSecret, func(w http.ResponseWriter, _ outboundMessage) { tc.answer(w) })
-			ch := webhook.New(webhook.Options{})
+			ch := webhook.New(local)
 			cfg := validConfig("wh", rc.URL)
 			if tc.timeout {
 				cfg.Config = json.RawMessage(`{"url": "` + rc.URL + `", "timeout": "1s"}`)
@@ -229,7 +229,7 @@ func TestSignatureTimestampAcrossASecond(t *testing.T) {
 		tick = tick.Add(2 * time.Nanosecond)
 		return now
 	}
-	ch := webhook.New(webhook.Options{Now: clock})
+	ch := webhook.New(webhook.Options{Now: clock, AllowInternal: true})
 	if err := ch.Configure(t.Context(), validConfig("wh", rc.URL)); err != nil {
 		t.Fatal(err)
 	}

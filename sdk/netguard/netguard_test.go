@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboard-gw/switchboard/gateway/netguard"
+	"github.com/switchboard-gw/switchboard/sdk/netguard"
 )
 
 func TestCheckAddr(t *testing.T) {
