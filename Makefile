@@ -43,6 +43,13 @@ test: build ## Run every test; the store suite runs on SQLite and on PostgreSQL 
 	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -vx 'github.com/switchboard-gw/switchboard/gateway/store/sqlstore')
 	@echo "store conformance suite (SQLite and PostgreSQL):"
 	$(GO) test $(TEST_FLAGS) -v $(STORE_PKG) | grep -E '^(--- [A-Z]+: Test[A-Za-z]+ |ok|FAIL|PASS$$)'
+	$(MAKE) fuzz
+
+FUZZTIME ?= 10s
+
+.PHONY: fuzz
+fuzz: ## Run every Fuzz target for FUZZTIME (default 10s) each.
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 .PHONY: bench
 bench: build ## Run the benchmarks and print figures and ratios (BENCH_FLAGS=-recipients=1000000 for the big fan-out).
