@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-gw/switchboard/gateway/config"
 	"github.com/switchboard-gw/switchboard/gateway/internal/gatewaytest"
 	"github.com/switchboard-gw/switchboard/gateway/store"
 	"github.com/switchboard-gw/switchboard/gateway/store/sqlstore"
@@ -104,16 +105,34 @@ func seedBench(b *testing.B, st *sqlstore.Store, n int) {
 			pArgs = append(pArgs, "media", id, `{"first_name":"`+id+`","likes_baseball":true}`, now, now)
 			iArgs = append(iArgs, "media-news", id, "media", id)
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO people (workspace_id, id, email, attributes, created_at, updated_at) VALUES "+people.String(), pArgs...); err != nil {
+		if _, err := tx.ExecContext(ctx, numbered(st, "INSERT INTO people (workspace_id, id, email, attributes, created_at, updated_at) VALUES "+people.String()), pArgs...); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO identities (channel_id, address, workspace_id, person_id) VALUES "+ids.String(), iArgs...); err != nil {
+		if _, err := tx.ExecContext(ctx, numbered(st, "INSERT INTO identities (channel_id, address, workspace_id, person_id) VALUES "+ids.String()), iArgs...); err != nil {
 			b.Fatal(err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// numbered turns ? placeholders into $1, $2, … on PostgreSQL.
+func numbered(st *sqlstore.Store, q string) string {
+	if st.Dialect() != "postgres" {
+		return q
+	}
+	var out strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&out, "$%d", n)
+			continue
+		}
+		out.WriteRune(r)
+	}
+	return out.String()
 }
 
 // plainClient posts n webhook-sized requests to url with a plain net/http
@@ -209,112 +228,178 @@ func childOf(parent int, comm string) int {
 func BenchmarkFanout(b *testing.B) {
 	n := *fanoutRecipients
 	for range b.N {
-		// The plain client's rate first, on its own sink.
-		plain := newCountingSink(n)
-		plainSrv := httptest.NewServer(plain)
-		concurrency := 8 * 16 // delivery workers × the webhook plugin's per-batch concurrency
-		plainTook := plainClient(b, plainSrv.URL+"/sink", n, concurrency)
-		plainSrv.Close()
-		plainRate := float64(n) / plainTook.Seconds()
-
-		sink := newCountingSink(n)
-		srv := httptest.NewServer(sink)
-		cfg := gatewaytest.Config(b, gatewaytest.Options{Plugins: []string{"webhook"}})
-		cfg.Log.Level = "warn"
-		// The production node lease: the harness shortens it for crash tests.
-		cfg.Cluster.Lease, cfg.Cluster.Heartbeat = 5*time.Second, time.Second
-		st := gatewaytest.OpenStore(b, cfg)
-		gatewaytest.ApplyTo(b, st, audienceWorkspace(srv.URL+"/sink"))
-		seedStart := time.Now()
-		seedBench(b, st, n)
-		b.Logf("seeded %d people in %s", n, time.Since(seedStart).Round(time.Millisecond))
-		appKey := gatewaytest.NewKey(b, st, "media", store.ScopeApp, "")
-		st.Close()
-
-		var url string
-		var gatewayPID int
-		var stopProfile func()
-		if *fanoutProfile != "" {
-			g := gatewaytest.StartWith(b, cfg)
-			url, gatewayPID = g.URL, os.Getpid()
-			stopProfile = startProfile(b, *fanoutProfile)
-		} else {
-			p := gatewaytest.StartProcess(b, cfg)
-			url, gatewayPID = p.URL, childOf(os.Getpid(), "switchboard")
-		}
-		pluginPID := childOf(gatewayPID, "webhook")
-		c := &cio{t: b, url: url, app: appKey, wsID: "media"}
-		def := newsBroadcast()
-		def["actions"] = []any{map[string]any{"type": "message", "channel": "news",
-			"message": map[string]any{"type": "text", "text": "{{ customer.first_name }}: {{ trigger.headline }}"}}}
-		news := c.broadcast(def)
-
-		var peakGW, peakPlugin float64
-		stopSampling := make(chan struct{})
-		sampled := make(chan struct{})
-		go func() {
-			defer close(sampled)
-			for tick := 1; ; tick++ {
-				select {
-				case <-stopSampling:
-					return
-				case <-time.After(100 * time.Millisecond):
-				}
-				g, _ := procRSS(gatewayPID)
-				p, _ := procRSS(pluginPID)
-				peakGW, peakPlugin = max(peakGW, g), max(peakPlugin, p)
-				if tick%20 == 0 {
-					sink.mu.Lock()
-					b.Logf("%4.1fs: %d delivered, gateway RSS %.0f MB", float64(tick)/10, sink.distinct, g)
-					sink.mu.Unlock()
-				}
-			}
-		}()
-		start := time.Now()
-		triggerID := c.trigger(news, map[string]any{"data": map[string]any{"headline": "fan-out"}})
-		select {
-		case <-sink.done:
-		case <-time.After(time.Duration(n/500+120) * time.Second):
-			b.Fatalf("only %d of %d recipients reached", sink.distinct, n)
-		}
-		sink.mu.Lock()
-		took := sink.last.Sub(start)
-		sink.mu.Unlock()
-		if stopProfile != nil {
-			stopProfile()
-		}
-		close(stopSampling)
-		<-sampled
-		if *fanoutProfile == "" {
-			_, hwm := procRSS(gatewayPID)
-			peakGW = max(peakGW, hwm)
-		}
-		_, hwm := procRSS(pluginPID)
-		peakPlugin = max(peakPlugin, hwm)
-		srv.Close()
-		// How long the fan-out itself (recipients resolved, rendered and
-		// written as deliveries) took, apart from sending.
-		st = gatewaytest.OpenStore(b, cfg)
-		tr, err := st.GetTrigger(context.Background(), "media", triggerID)
-		st.Close()
-		if err != nil || tr.ProcessedAt == nil {
-			b.Fatalf("trigger %d not processed: %+v %v", triggerID, tr, err)
-		}
-		fanout := tr.ProcessedAt.Sub(tr.CreatedAt)
-
-		rate := float64(n) / took.Seconds()
-		b.ReportMetric(took.Seconds(), "s_to_last_delivery")
-		b.ReportMetric(fanout.Seconds(), "s_fan_out")
+		plainRate, plainTook := plainRate(b, n)
+		r := runFanout(b, fanoutRun{n: n, nodes: 1, profile: *fanoutProfile})
+		rate := float64(n) / r.took.Seconds()
+		b.ReportMetric(r.took.Seconds(), "s_to_last_delivery")
+		b.ReportMetric(r.fanout.Seconds(), "s_fan_out")
 		b.ReportMetric(rate, "deliveries/s")
-		b.ReportMetric(peakGW, "gateway_peak_rss_MB")
-		b.ReportMetric(peakPlugin, "plugin_peak_rss_MB")
+		b.ReportMetric(r.peakGW, "gateway_peak_rss_MB")
+		b.ReportMetric(r.peakPlugin, "plugin_peak_rss_MB")
 		b.ReportMetric(plainRate, "plain_client_req/s")
 		b.ReportMetric(rate/plainRate, "ratio_to_plain_client")
 		fmt.Printf("fan-out %d recipients: last delivery after %s (deliveries written after %s), %.0f deliveries/s, "+
 			"peak RSS gateway %.0f MB + webhook plugin %.0f MB, plain Go client %.0f req/s (%s), ratio %.2f; %d sink requests\n",
-			n, took.Round(time.Millisecond), fanout.Round(time.Millisecond), rate, peakGW, peakPlugin, plainRate,
-			plainTook.Round(time.Millisecond), rate/plainRate, sink.requests.Load())
+			n, r.took.Round(time.Millisecond), r.fanout.Round(time.Millisecond), rate, r.peakGW, r.peakPlugin, plainRate,
+			plainTook.Round(time.Millisecond), rate/plainRate, r.requests)
 	}
+}
+
+// plainRate measures a plain Go client posting n requests to a sink of
+// its own, at the concurrency the gateway may use.
+func plainRate(b *testing.B, n int) (float64, time.Duration) {
+	plain := newCountingSink(n)
+	srv := httptest.NewServer(plain)
+	defer srv.Close()
+	concurrency := 8 * 16 // delivery workers × the webhook plugin's per-batch concurrency
+	took := plainClient(b, srv.URL+"/sink", n, concurrency)
+	return float64(n) / took.Seconds(), took
+}
+
+// fanoutRun is one fan-out of a benchmark.
+type fanoutRun struct {
+	n int
+	// database is a postgres:// URL; "" runs on a fresh SQLite file.
+	database string
+	// nodes is how many gateway processes share the database.
+	nodes int
+	// killAt > 0 SIGKILLs the node running the fan-out once that share
+	// of the recipients was reached.
+	killAt float64
+	// profile runs the (single) gateway in-process and writes a CPU
+	// profile of the fan-out there.
+	profile string
+}
+
+type fanoutResult struct {
+	took, fanout       time.Duration // trigger → last delivery; trigger → fan-out written
+	peakGW, peakPlugin float64       // MB, of the first node and its plugin
+	requests           int64         // at the sink, re-sends included
+	killed             string        // the node killed
+	afterKill          time.Duration // kill → last delivery
+}
+
+// runFanout seeds r.n people, starts the gateways, triggers one broadcast
+// to all of them and waits until every one was reached at the sink.
+func runFanout(b *testing.B, r fanoutRun) fanoutResult {
+	b.Helper()
+	n := r.n
+	sink := newCountingSink(n)
+	srv := httptest.NewServer(sink)
+	defer srv.Close()
+	var cfgs []*config.Config
+	for i := range r.nodes {
+		cfgs = append(cfgs, gatewaytest.Config(b, gatewaytest.Options{Plugins: []string{"webhook"}, Database: r.database,
+			Configure: func(cfg *config.Config) {
+				cfg.Log.Level = "warn"
+				cfg.Cluster.NodeID = fmt.Sprintf("node-%d", i)
+				// The production node lease: the harness shortens it for
+				// crash tests.
+				cfg.Cluster.Lease, cfg.Cluster.Heartbeat = 5*time.Second, time.Second
+			}}))
+	}
+	st := gatewaytest.OpenStore(b, cfgs[0])
+	defer st.Close()
+	gatewaytest.ApplyTo(b, st, audienceWorkspace(srv.URL+"/sink"))
+	seedStart := time.Now()
+	seedBench(b, st, n)
+	b.Logf("seeded %d people in %s", n, time.Since(seedStart).Round(time.Millisecond))
+	appKey := gatewaytest.NewKey(b, st, "media", store.ScopeApp, "")
+
+	var url string
+	var gatewayPID int
+	var stopProfile func()
+	procs := map[string]*gatewaytest.Process{}
+	if r.profile != "" {
+		g := gatewaytest.StartWith(b, cfgs[0])
+		url, gatewayPID = g.URL, os.Getpid()
+		stopProfile = startProfile(b, r.profile)
+	} else {
+		for i, cfg := range cfgs {
+			p := gatewaytest.StartProcess(b, cfg)
+			procs[cfg.Cluster.NodeID] = p
+			if i == 0 {
+				url, gatewayPID = p.URL, childOf(os.Getpid(), "switchboard")
+			}
+		}
+	}
+	pluginPID := childOf(gatewayPID, "webhook")
+	c := &cio{t: b, url: url, app: appKey, wsID: "media"}
+	def := newsBroadcast()
+	def["actions"] = []any{map[string]any{"type": "message", "channel": "news",
+		"message": map[string]any{"type": "text", "text": "{{ customer.first_name }}: {{ trigger.headline }}"}}}
+	news := c.broadcast(def)
+
+	var res fanoutResult
+	var killedAt time.Time
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for tick := 1; ; tick++ {
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			g, _ := procRSS(gatewayPID)
+			p, _ := procRSS(pluginPID)
+			res.peakGW, res.peakPlugin = max(res.peakGW, g), max(res.peakPlugin, p)
+			sink.mu.Lock()
+			reached := sink.distinct
+			sink.mu.Unlock()
+			if tick%20 == 0 {
+				b.Logf("%4.1fs: %d delivered, gateway RSS %.0f MB", float64(tick)/10, reached, g)
+			}
+			if r.killAt > 0 && res.killed == "" && float64(reached) >= r.killAt*float64(n) {
+				if node := fanOutNodeOf(b, st); node != "" {
+					procs[node].Kill()
+					res.killed, killedAt = node, time.Now()
+					b.Logf("killed %s with %d delivered", node, reached)
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	triggerID := c.trigger(news, map[string]any{"data": map[string]any{"headline": "fan-out"}})
+	select {
+	case <-sink.done:
+	case <-time.After(time.Duration(n/500+120) * time.Second):
+		b.Fatalf("only %d of %d recipients reached", sink.distinct, n)
+	}
+	sink.mu.Lock()
+	res.took = sink.last.Sub(start)
+	if !killedAt.IsZero() {
+		res.afterKill = sink.last.Sub(killedAt)
+	}
+	sink.mu.Unlock()
+	if stopProfile != nil {
+		stopProfile()
+	}
+	close(stopSampling)
+	<-sampled
+	if r.profile == "" && res.killed != "node-0" {
+		_, hwm := procRSS(gatewayPID)
+		res.peakGW = max(res.peakGW, hwm)
+	}
+	_, hwm := procRSS(pluginPID)
+	res.peakPlugin = max(res.peakPlugin, hwm)
+	res.requests = sink.requests.Load()
+	// How long the fan-out itself (recipients resolved, rendered and
+	// written as deliveries) took, apart from sending.
+	tr, err := st.GetTrigger(context.Background(), "media", triggerID)
+	if err != nil || tr.ProcessedAt == nil {
+		b.Fatalf("trigger %d not processed: %+v %v", triggerID, tr, err)
+	}
+	res.fanout = tr.ProcessedAt.Sub(tr.CreatedAt)
+	return res
+}
+
+// fanOutNodeOf says which node runs a trigger's fan-out job now.
+func fanOutNodeOf(b *testing.B, st *sqlstore.Store) string {
+	var node string
+	_ = st.WriteDB().QueryRow(`SELECT claimed_by FROM jobs WHERE kind = 'audience_trigger' AND status = 'running'`).Scan(&node)
+	return node
 }
 
 // startProfile writes a CPU profile until the returned function is called.
