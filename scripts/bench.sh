@@ -3,13 +3,19 @@
 # can be measured in the same run, the ratio to it.
 #   scripts/bench.sh                      fan-out to 100,000 people
 #   scripts/bench.sh -recipients=1000000  fan-out to 1,000,000
+#   scripts/bench.sh -cluster-recipients=20000   smaller PostgreSQL runs
+# PostgreSQL runs on $SWITCHBOARD_TEST_POSTGRES_URL (default: the local
+# server, as in CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export SWITCHBOARD_TEST_POSTGRES_URL="${SWITCHBOARD_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
 
 recipients=100000
+cluster_recipients=100000
 for arg in "$@"; do
 	case $arg in
 	-recipients=*) recipients=${arg#-recipients=} ;;
+	-cluster-recipients=*) cluster_recipients=${arg#-cluster-recipients=} ;;
 	*) echo "bench.sh: unknown flag $arg" >&2; exit 2 ;;
 	esac
 done
@@ -40,3 +46,9 @@ go test -run '^$' -bench 'BenchmarkRender' ./gateway/template/ | show
 
 section "Group trigger fan-out to $recipients people through the webhook plugin to a local sink, vs a plain Go HTTP client to the same sink"
 go test -run '^$' -bench 'BenchmarkFanout' -benchtime 1x -timeout 40m ./gateway/e2e/ -fanout.recipients "$recipients" | show
+
+section "Fan-out to $cluster_recipients people: SQLite vs PostgreSQL with 1 node and with 3 gateway processes (never-analyzed tables)"
+go test -run '^$' -bench 'BenchmarkFanoutPostgres' -benchtime 1x -timeout 40m ./gateway/e2e/ -cluster.recipients "$cluster_recipients" | show
+
+section "kill -9 of the node running a fan-out to $cluster_recipients people, one of 3 on PostgreSQL: kill → last delivery, re-sends"
+go test -run '^$' -bench 'BenchmarkFanoutKillNode' -benchtime 1x -timeout 40m ./gateway/e2e/ -cluster.recipients "$cluster_recipients" | show
