@@ -52,3 +52,6 @@ go test -run '^$' -bench 'BenchmarkFanoutPostgres' -benchtime 1x -timeout 40m ./
 
 section "kill -9 of the node running a fan-out to $cluster_recipients people, one of 3 on PostgreSQL: kill → last delivery, re-sends"
 go test -run '^$' -bench 'BenchmarkFanoutKillNode' -benchtime 1x -timeout 40m ./gateway/e2e/ -cluster.recipients "$cluster_recipients" | show
+
+section "PostgreSQL outage (3 s, every connection cut) while a fan-out is sent: longest stall at the sink, results lost"
+go test -count=1 -run '^TestDatabaseOutageLosesNoResult$' -v -timeout 10m ./gateway/e2e/ | grep -E 'outage 3s|^(--- |ok|FAIL)' || true
