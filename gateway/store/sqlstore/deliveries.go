@@ -291,12 +291,17 @@ func (s *Store) CompleteDeliveries(ctx context.Context, node string, rs []store.
 		}
 	}
 	now := s.now()
-	err := s.tx(ctx, func(tx *Store) error {
-		if s.d.name() == "sqlite" {
-			return tx.completeGrouped(ctx, node, rs, now)
-		}
-		return tx.completeValues(ctx, node, rs, now)
-	})
+	var err error
+	switch {
+	case s.d.name() == "sqlite":
+		err = s.tx(ctx, func(tx *Store) error { return tx.completeGrouped(ctx, node, rs, now) })
+	case len(rs) <= batchRows:
+		// One statement: no transaction around it, which would cost two
+		// more round trips per Send batch.
+		err = s.completeValues(ctx, node, rs, now)
+	default:
+		err = s.tx(ctx, func(tx *Store) error { return tx.completeValues(ctx, node, rs, now) })
+	}
 	if err != nil {
 		return fmt.Errorf("complete deliveries: %w", err)
 	}
