@@ -66,6 +66,22 @@ type EngineOptions struct {
 	MaxLineBytes int
 	// MaxFileBytes caps a data file, decompressed (default 10 GB).
 	MaxFileBytes int64
+	// MaxFileLines caps a data file's lines, blank ones included
+	// (default 100,000,000).
+	MaxFileLines int
+	// FileTimeout is how long after the trigger was made its data file
+	// must have been read to the end, over every job that fetched it
+	// (default 2h).
+	FileTimeout time.Duration
+	// StepLines and StepBytes end a data file step early when that many
+	// lines or decompressed bytes were read without filling a batch
+	// (default 100,000 lines, 16 MiB), so a run of blank or bad lines
+	// still commits its progress step by step.
+	StepLines int
+	StepBytes int64
+	// MaxErrorLines caps the error lines a trigger's fan-out stores
+	// (default 10,000); one more line says the rest were not kept.
+	MaxErrorLines int
 	// FetchAttempts is how often a data file that cannot be fetched
 	// (network errors, 5xx) is tried before the trigger fails (default 3).
 	FetchAttempts int
@@ -96,6 +112,21 @@ func (o *EngineOptions) defaults() {
 	}
 	if o.MaxFileBytes <= 0 {
 		o.MaxFileBytes = 10 << 30
+	}
+	if o.MaxFileLines <= 0 {
+		o.MaxFileLines = 100_000_000
+	}
+	if o.FileTimeout <= 0 {
+		o.FileTimeout = 2 * time.Hour
+	}
+	if o.StepLines <= 0 {
+		o.StepLines = 100_000
+	}
+	if o.StepBytes <= 0 {
+		o.StepBytes = 16 << 20
+	}
+	if o.MaxErrorLines <= 0 {
+		o.MaxErrorLines = 10_000
 	}
 	if o.FetchAttempts <= 0 {
 		o.FetchAttempts = 3
@@ -211,20 +242,21 @@ func (e *Engine) fanOut(ctx context.Context, t store.Trigger) error {
 	if err != nil {
 		return e.fail(ctx, t, "the broadcast cannot be sent", err)
 	}
-	src, err := e.source(ctx, t.WorkspaceID, &req, pl, t.Cursor)
+	src, err := e.source(ctx, t.WorkspaceID, &req, pl, t.Cursor, t.CreatedAt)
 	if err != nil {
 		return err
 	}
 	defer src.close()
 	deadline := e.opts.Now().Add(e.opts.StepBudget)
 	steps := t.Steps
+	errs := errorBudget{stored: t.Errors, max: int64(e.opts.MaxErrorLines)}
 	for {
 		b, err := src.next(ctx)
 		if err != nil {
 			return err
 		}
 		out := pl.render(ctx, e.opts.Templates, &req, b.items)
-		err = e.commit(ctx, t, steps, b, out)
+		err = e.commit(ctx, t, steps, b, out, errs.take(append(b.errs, out.errs...)))
 		if errors.Is(err, store.ErrConflict) {
 			log.Warn("another worker advanced the trigger; stopping")
 			return nil
@@ -248,10 +280,32 @@ func (e *Engine) fanOut(ctx context.Context, t store.Trigger) error {
 	}
 }
 
+// errorBudget caps the error lines a fan-out stores: a data file of
+// millions of bad lines must not write millions of rows.
+type errorBudget struct {
+	stored, max int64
+}
+
+// take returns the lines of a step that fit, and once the budget is spent
+// one line saying so; after it, nothing.
+func (eb *errorBudget) take(lines []string) []string {
+	room := eb.max - eb.stored
+	if int64(len(lines)) <= room {
+		eb.stored += int64(len(lines))
+		return lines
+	}
+	if room < 0 {
+		return nil
+	}
+	eb.stored = eb.max + 1
+	return append(lines[:room:room], fmt.Sprintf("more error lines were not kept: a trigger keeps at most %d", eb.max))
+}
+
 // commit writes one step: the deliveries first (idempotent by key, so a
 // step re-run after a crash skips the ones it wrote), then in one
-// transaction the flow events, the attribute updates and the cursor.
-func (e *Engine) commit(ctx context.Context, t store.Trigger, steps int64, b batch, out output) error {
+// transaction the flow events, the attribute updates and the cursor with
+// the step's error lines errs.
+func (e *Engine) commit(ctx context.Context, t store.Trigger, steps int64, b batch, out output, errs []string) error {
 	if err := e.deliver(ctx, out.deliveries); err != nil {
 		return err
 	}
@@ -267,7 +321,7 @@ func (e *Engine) commit(ctx context.Context, t store.Trigger, steps int64, b bat
 			}
 		}
 		return tx.AdvanceTrigger(ctx, store.TriggerStep{TriggerID: t.ID, Steps: steps, Cursor: b.cursor,
-			Matched: int64(len(b.items)), Flows: int64(len(out.flows)), Errors: append(b.errs, out.errs...),
+			Matched: int64(len(b.items)), Flows: int64(len(out.flows)), Errors: errs,
 			Done: b.done, At: e.opts.Now()})
 	})
 	if err != nil {
@@ -320,12 +374,18 @@ func (e *Engine) fail(ctx context.Context, t store.Trigger, reason string, cause
 	return nil
 }
 
-// source opens the trigger's recipient source at cursor.
-func (e *Engine) source(ctx context.Context, ws string, req *TriggerRequest, pl *plan, cursor string) (source, error) {
+// source opens the trigger's recipient source at cursor; a data file
+// must be read within the time limit counted from started.
+func (e *Engine) source(ctx context.Context, ws string, req *TriggerRequest, pl *plan, cursor string, started time.Time) (source, error) {
 	res := resolver{st: e.store, ws: ws, channels: pl.channels, req: req}
 	switch {
 	case req.DataFileURL != "":
-		return openFileSource(ctx, e.client, res, req.DataFileURL, cursor, e.opts.BatchSize, e.opts.MaxLineBytes, e.opts.MaxFileBytes)
+		lim := fileLimits{batch: e.opts.BatchSize, stepLines: e.opts.StepLines, stepBytes: e.opts.StepBytes,
+			maxLine: e.opts.MaxLineBytes, maxBytes: e.opts.MaxFileBytes, maxLines: e.opts.MaxFileLines, now: e.opts.Now}
+		if !started.IsZero() {
+			lim.deadline = started.Add(e.opts.FileTimeout)
+		}
+		return openFileSource(ctx, e.client, res, req.DataFileURL, cursor, lim)
 	case len(req.IDs) > 0 || len(req.Emails) > 0 || len(req.PerUserData) > 0:
 		return newListSource(res, req, cursor, e.opts.BatchSize)
 	}
@@ -369,7 +429,7 @@ func (e *Engine) DryRun(ctx context.Context, b store.Broadcast, req *TriggerRequ
 	if err != nil {
 		return nil, err
 	}
-	src, err := e.source(ctx, b.WorkspaceID, req, pl, "")
+	src, err := e.source(ctx, b.WorkspaceID, req, pl, "", e.opts.Now())
 	if err != nil {
 		return nil, err
 	}

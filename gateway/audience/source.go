@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/switchboard-gw/switchboard/gateway/store"
 )
@@ -211,26 +212,46 @@ type fetchError struct {
 func (e *fetchError) Error() string { return e.msg }
 func (e *fetchError) Unwrap() error { return ErrDataFile }
 
+// fileLimits bound the work of a data file. A step ends after batch
+// recipients, stepLines lines or stepBytes bytes, whichever comes first,
+// so that every step commits progress even through a long run of blank or
+// invalid lines; the whole file is bounded by maxBytes, maxLines and a
+// deadline.
+type fileLimits struct {
+	batch     int
+	stepLines int
+	stepBytes int64
+	maxLine   int
+	maxBytes  int64
+	maxLines  int
+	// deadline is when reading the file must have ended (zero: none);
+	// now reads the clock it is compared with.
+	deadline time.Time
+	now      func() time.Time
+}
+
 // fileSource streams a JSON Lines data file; the cursor is the number of
 // lines consumed. Resuming fetches the file again and skips that many
 // lines: a data file is read once per job, never stored.
 type fileSource struct {
-	res     resolver
-	body    io.ReadCloser
-	r       *bufio.Reader
-	line    int
-	limit   int
-	maxLine int
-	eof     bool
+	res  resolver
+	lim  fileLimits
+	body io.ReadCloser
+	in   *cappedReader // counts the decompressed bytes read
+	r    *bufio.Reader
+	line int
+	eof  bool
 }
 
 // errFileTooLarge ends a data file past its size limit.
 var errFileTooLarge = errors.New("data file too large")
 
-// cappedReader fails once more than left bytes were read.
+// cappedReader fails once more than left bytes were read; read counts
+// them.
 type cappedReader struct {
 	r    io.Reader
 	left int64
+	read int64
 }
 
 func (c *cappedReader) Read(p []byte) (int, error) {
@@ -239,16 +260,23 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.r.Read(p[:min(int64(len(p)), c.left)])
 	c.left -= int64(n)
+	c.read += int64(n)
 	return n, err
 }
 
-func openFileSource(ctx context.Context, client *http.Client, res resolver, url, cursor string, limit, maxLine int, maxBytes int64) (*fileSource, error) {
+func openFileSource(ctx context.Context, client *http.Client, res resolver, url, cursor string, lim fileLimits) (*fileSource, error) {
 	skip := 0
 	if cursor != "" {
 		var err error
 		if skip, err = strconv.Atoi(cursor); err != nil {
 			return nil, fmt.Errorf("bad data file cursor %q", cursor)
 		}
+	}
+	if lim.now == nil {
+		lim.now = time.Now
+	}
+	if err := lim.checkDeadline(); err != nil {
+		return nil, err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -276,24 +304,53 @@ func openFileSource(ctx context.Context, client *http.Client, res resolver, url,
 		body = zr
 	}
 	// The cap counts decompressed bytes: what is parsed.
-	body = &cappedReader{r: body, left: maxBytes}
-	s := &fileSource{res: res, body: resp.Body, r: bufio.NewReaderSize(body, 64<<10), limit: limit, maxLine: maxLine}
+	in := &cappedReader{r: body, left: lim.maxBytes}
+	s := &fileSource{res: res, lim: lim, body: resp.Body, in: in, r: bufio.NewReaderSize(in, 64<<10)}
+	// Skipping keeps nothing, so it costs a scan of the bytes, not a
+	// parse; the request's context still bounds it.
 	for s.line < skip {
-		if _, _, err := s.readLine(); err != nil {
+		if _, _, err := s.readLine(false); err != nil {
 			if errors.Is(err, io.EOF) {
 				s.eof = true
 				break
 			}
 			s.close()
-			return nil, &fetchError{msg: "failed to read data file: " + err.Error()}
+			return nil, s.readError(err)
 		}
 	}
 	return s, nil
 }
 
-// readLine reads the next line, at most maxLine bytes of it; too reports a
-// longer line (its rest is skipped).
-func (s *fileSource) readLine() (line []byte, tooLong bool, err error) {
+// checkDeadline fails a data file that has taken longer than its time
+// budget.
+func (l *fileLimits) checkDeadline() error {
+	if !l.deadline.IsZero() && l.now().After(l.deadline) {
+		return &fetchError{msg: "data file was not read to its end within the time limit", permanent: true}
+	}
+	return nil
+}
+
+// readError classifies an error reading the file.
+func (s *fileSource) readError(err error) error {
+	if fe := (*fetchError)(nil); errors.As(err, &fe) {
+		return err
+	}
+	if errors.Is(err, errFileTooLarge) {
+		return &fetchError{msg: fmt.Sprintf("data file is larger than the limit of %d bytes", s.lim.maxBytes), permanent: true}
+	}
+	return &fetchError{msg: "failed to read data file: " + err.Error()}
+}
+
+// readLine reads the next line, at most maxLine bytes of it (nothing when
+// keep is false); tooLong reports a longer line (its rest is skipped). A
+// line past maxLines is an error: the file has more lines than allowed.
+func (s *fileSource) readLine(keep bool) (line []byte, tooLong bool, err error) {
+	if s.line >= s.lim.maxLines {
+		if _, err := s.r.Peek(1); err != nil {
+			return nil, false, err // io.EOF: the file ends at the limit
+		}
+		return nil, false, &fetchError{msg: fmt.Sprintf("data file has more than %d lines, the limit", s.lim.maxLines), permanent: true}
+	}
 	var buf []byte
 	for {
 		chunk, isPrefix, err := s.r.ReadLine()
@@ -304,8 +361,8 @@ func (s *fileSource) readLine() (line []byte, tooLong bool, err error) {
 			}
 			return nil, false, err
 		}
-		if !tooLong {
-			if len(buf)+len(chunk) > s.maxLine {
+		if keep && !tooLong {
+			if len(buf)+len(chunk) > s.lim.maxLine {
 				tooLong, buf = true, nil
 			} else {
 				buf = append(buf, chunk...)
@@ -318,25 +375,29 @@ func (s *fileSource) readLine() (line []byte, tooLong bool, err error) {
 	}
 }
 
+// next reads one step of the file: until batch recipients, stepLines
+// lines or stepBytes bytes. Blank lines are passed over; a bad line is an
+// error line with its number.
 func (s *fileSource) next(ctx context.Context) (batch, error) {
+	if err := s.lim.checkDeadline(); err != nil {
+		return batch{}, err
+	}
 	var refs []ref
 	var errs []string
-	for len(refs) < s.limit && !s.eof {
-		line, tooLong, err := s.readLine()
+	firstLine, firstByte := s.line, s.in.read
+	for len(refs) < s.lim.batch && s.line-firstLine < s.lim.stepLines && s.in.read-firstByte < s.lim.stepBytes && !s.eof {
+		line, tooLong, err := s.readLine(true)
 		if errors.Is(err, io.EOF) {
 			s.eof = true
 			break
 		}
-		if errors.Is(err, errFileTooLarge) {
-			return batch{}, &fetchError{msg: "data file is larger than the limit", permanent: true}
-		}
 		if err != nil {
-			return batch{}, &fetchError{msg: "failed to read data file: " + err.Error()}
+			return batch{}, s.readError(err)
 		}
 		label := "line " + strconv.Itoa(s.line)
 		switch {
 		case tooLong:
-			errs = append(errs, fmt.Sprintf("%s: longer than %d bytes", label, s.maxLine))
+			errs = append(errs, fmt.Sprintf("%s: longer than %d bytes", label, s.lim.maxLine))
 		case len(bytes.TrimSpace(line)) == 0:
 		default:
 			u, msg := parseUserData(line)

@@ -26,6 +26,12 @@ func (fakePeople) ListRecipients(_ context.Context, q store.RecipientQuery) ([]s
 	return out, nil
 }
 
+// testLimits are data file limits that only bound the batch, the line
+// and the file's size.
+func testLimits(batch, maxLine int, maxBytes int64) fileLimits {
+	return fileLimits{batch: batch, stepLines: 1 << 30, stepBytes: 1 << 40, maxLine: maxLine, maxBytes: maxBytes, maxLines: 1 << 30}
+}
+
 // drain reads a file source to the end, batch by batch.
 func drain(t *testing.T, src source) (ids []string, errs []string, cursors []string) {
 	t.Helper()
@@ -68,7 +74,7 @@ func TestDataFileLinesGzipAndResume(t *testing.T) {
 	wantErrs := []string{"line 3: must be an object with id or email, and data: invalid character 'g' looking for beginning of value",
 		"line 4: longer than 100 bytes", "line 7: give id or email, not both", `line 5: no person with id "ghost"`}
 	for _, path := range []string{"/plain", "/raw.gz"} {
-		src, err := openFileSource(context.Background(), srv.Client(), res, srv.URL+path, "", 4, 100, 1<<20)
+		src, err := openFileSource(context.Background(), srv.Client(), res, srv.URL+path, "", testLimits(4, 100, 1<<20))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +88,7 @@ func TestDataFileLinesGzipAndResume(t *testing.T) {
 		}
 	}
 	// Resuming at line 4 skips what was done.
-	src, err := openFileSource(context.Background(), srv.Client(), res, srv.URL+"/plain", "4", 10, 100, 1<<20)
+	src, err := openFileSource(context.Background(), srv.Client(), res, srv.URL+"/plain", "4", testLimits(10, 100, 1<<20))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +102,7 @@ func TestDataFileLinesGzipAndResume(t *testing.T) {
 func TestDataFileHTTPErrorIsPermanent(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	defer srv.Close()
-	_, err := openFileSource(context.Background(), srv.Client(), resolver{}, srv.URL, "", 10, 100, 1<<20)
+	_, err := openFileSource(context.Background(), srv.Client(), resolver{}, srv.URL, "", testLimits(10, 100, 1<<20))
 	fe, ok := err.(*fetchError)
 	if !ok || !fe.permanent || fe.msg != "failed to download data file, server responded with code 404 Not Found" {
 		t.Fatalf("err = %#v", err)
@@ -110,7 +116,7 @@ func TestDataFileSizeCap(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	src, err := openFileSource(context.Background(), srv.Client(), resolver{st: fakePeople{}, req: &TriggerRequest{}}, srv.URL, "", 1000, 100, 500)
+	src, err := openFileSource(context.Background(), srv.Client(), resolver{st: fakePeople{}, req: &TriggerRequest{}}, srv.URL, "", testLimits(1000, 100, 500))
 	if err != nil {
 		t.Fatal(err)
 	}
