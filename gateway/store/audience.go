@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/switchboard-gw/switchboard/sdk/message"
@@ -13,6 +15,60 @@ import (
 // ErrInvalidFilter is wrapped by errors about a filter the store cannot
 // evaluate: an empty node, an unknown operator, a segment cycle.
 var ErrInvalidFilter = errors.New("invalid filter")
+
+// FilterTooLargeError is returned for a filter that, with the segments it
+// names expanded, has more conditions or nests deeper than allowed: the
+// SQL it would compile to is refused before it is built. Callers branch
+// with errors.As; it also wraps ErrInvalidFilter.
+type FilterTooLargeError struct {
+	// Segment is the segment whose expansion is too large, 0 for the
+	// filter as a whole.
+	Segment int64
+	// Levels reports depth (levels of and, or, not and segments) instead
+	// of conditions (attribute conditions and manual segments).
+	Levels bool
+	// Got is the size; with AtLeast, counting stopped there.
+	Got     int64
+	AtLeast bool
+	Limit   int64
+}
+
+func (e *FilterTooLargeError) Error() string {
+	who := "the filter"
+	if e.Segment > 0 {
+		who = fmt.Sprintf("segment %d", e.Segment)
+	}
+	more := ""
+	if e.AtLeast {
+		more = "more than "
+	}
+	if e.Levels {
+		return fmt.Sprintf("%s nests %s%s levels deep with its segments expanded; the limit is %s",
+			who, more, Thousands(e.Got), Thousands(e.Limit))
+	}
+	return fmt.Sprintf("%s expands to %s%s conditions; the limit is %s", who, more, Thousands(e.Got), Thousands(e.Limit))
+}
+
+func (e *FilterTooLargeError) Unwrap() error { return ErrInvalidFilter }
+
+// Thousands formats n with comma separators (29,970), as limits are
+// written in messages.
+func Thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
 
 // Filter is an audience filter in the shape of Customer.io's trigger
 // "recipients": exactly one field is set. And and Or hold sub-filters, Not

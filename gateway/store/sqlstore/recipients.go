@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -82,13 +83,30 @@ func (postgresDialect) attrEq(c *filterSQL, field string, value any) error {
 
 // filterSQL compiles a filter. Segments defined by filters are expanded in
 // place; a segment that includes itself, directly or not, is an error.
+// The compiled size is bounded whatever the callers checked: package
+// audience refuses filters over its configured limits with a message for
+// the caller, and these hard limits keep every filter inside what both
+// engines can take (SQLite's 32,766 variables and expression depth of
+// 1,000), so no request can make the store build unbounded SQL.
 type filterSQL struct {
-	s         *Store
-	workspace string
-	sb        strings.Builder
-	args      []any
-	expanding map[int64]bool
+	s          *Store
+	workspace  string
+	sb         strings.Builder
+	args       []any
+	expanding  map[int64]bool
+	conditions int64
+	depth      int64
+	// outer is the outermost segment being expanded, which errors name.
+	outer int64
 }
+
+// Hard limits of a compiled filter: at most 3 variables a condition, and
+// groups compile as balanced trees (depth log2 of their width), so these
+// stay well inside both engines' limits.
+const (
+	maxCompiledConditions = 5_000
+	maxCompiledDepth      = 40
+)
 
 func (c *filterSQL) write(sql string, args ...any) {
 	c.sb.WriteString(sql)
@@ -108,6 +126,11 @@ func (s *Store) compileFilter(ctx context.Context, workspaceID string, f *store.
 }
 
 func (c *filterSQL) node(ctx context.Context, f *store.Filter) error {
+	c.depth++
+	defer func() { c.depth-- }()
+	if c.depth > maxCompiledDepth {
+		return &store.FilterTooLargeError{Segment: c.outer, Levels: true, Got: c.depth, AtLeast: true, Limit: maxCompiledDepth}
+	}
 	switch {
 	case len(f.And) > 0:
 		return c.group(ctx, f.And, " AND ")
@@ -128,17 +151,32 @@ func (c *filterSQL) node(ctx context.Context, f *store.Filter) error {
 	return fmt.Errorf("%w: empty filter", store.ErrInvalidFilter)
 }
 
+// group writes fs joined by op as a balanced tree, ((a op b) op (c op d)):
+// SQLite parses a flat chain into a tree as deep as the chain is long and
+// refuses one deeper than 1,000.
 func (c *filterSQL) group(ctx context.Context, fs []store.Filter, op string) error {
+	if len(fs) == 1 {
+		return c.node(ctx, &fs[0])
+	}
+	mid := len(fs) / 2
 	c.write("(")
-	for i := range fs {
-		if i > 0 {
-			c.write(op)
-		}
-		if err := c.node(ctx, &fs[i]); err != nil {
-			return err
-		}
+	if err := c.group(ctx, fs[:mid], op); err != nil {
+		return err
+	}
+	c.write(op)
+	if err := c.group(ctx, fs[mid:], op); err != nil {
+		return err
 	}
 	c.write(")")
+	return nil
+}
+
+// condition counts one leaf against the hard limit.
+func (c *filterSQL) condition() error {
+	c.conditions++
+	if c.conditions > maxCompiledConditions {
+		return &store.FilterTooLargeError{Segment: c.outer, Got: maxCompiledConditions, AtLeast: true, Limit: maxCompiledConditions}
+	}
 	return nil
 }
 
@@ -148,6 +186,9 @@ func (c *filterSQL) segment(ctx context.Context, id int64) error {
 		return err
 	}
 	if sg.Filter == nil {
+		if err := c.condition(); err != nil {
+			return err
+		}
 		c.write(`EXISTS (SELECT 1 FROM segment_members m WHERE m.segment_id = ? AND m.person_id = p.id
 			AND m.workspace_id = p.workspace_id)`, id)
 		return nil
@@ -157,8 +198,15 @@ func (c *filterSQL) segment(ctx context.Context, id int64) error {
 	}
 	c.expanding[id] = true
 	defer delete(c.expanding, id)
+	if len(c.expanding) == 1 {
+		c.outer = id
+		defer func() { c.outer = 0 }()
+	}
 	c.write("(")
 	if err := c.node(ctx, sg.Filter); err != nil {
+		if tl := (*store.FilterTooLargeError)(nil); errors.As(err, &tl) {
+			return err // it names the segment already
+		}
 		return fmt.Errorf("segment %d: %w", id, err)
 	}
 	c.write(")")
@@ -166,6 +214,9 @@ func (c *filterSQL) segment(ctx context.Context, id int64) error {
 }
 
 func (c *filterSQL) attribute(a *store.AttributeCond) error {
+	if err := c.condition(); err != nil {
+		return err
+	}
 	d, ok := c.s.d.(filterDialect)
 	if !ok {
 		return fmt.Errorf("%s store cannot evaluate filters", c.s.d.name())
