@@ -158,6 +158,11 @@ func applyBroadcast(ctx context.Context, tx store.Store, ws string, spec Broadca
 	if err := audience.ParseBroadcast(raw, audience.FilterLimits{}, &b); err != nil {
 		return b, err
 	}
+	if b.Recipients != nil {
+		if err := audience.CheckFilter(ctx, tx, ws, b.Recipients, "/recipients", audience.FilterLimits{}); err != nil {
+			return b, err
+		}
+	}
 	return b, audience.ResolveChannels(ctx, tx, &b)
 }
 
@@ -171,7 +176,12 @@ func applyFilter(ctx context.Context, tx store.Store, ws string, f map[string]an
 	if err != nil {
 		return nil, err
 	}
-	return audience.ParseFilter(raw, ptr, audience.FilterLimits{})
+	filter, err := audience.ParseFilter(raw, ptr, audience.FilterLimits{})
+	if err != nil {
+		return nil, err
+	}
+	// Segments applied earlier in this transaction are read as written.
+	return filter, audience.CheckFilter(ctx, tx, ws, filter, ptr, audience.FilterLimits{})
 }
 
 // nameSegments replaces {segment: {name: N}} by {segment: {id: …}} in a

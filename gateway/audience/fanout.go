@@ -29,6 +29,7 @@ const (
 // FanoutStore is what the fan-out needs.
 type FanoutStore interface {
 	RecipientStore
+	SegmentGetter
 	GetTrigger(ctx context.Context, workspaceID string, id int64) (store.Trigger, error)
 	GetChannel(ctx context.Context, id string) (store.Channel, error)
 	EnqueueDeliveries(ctx context.Context, ds []store.Delivery) (int, error)
@@ -88,6 +89,10 @@ type EngineOptions struct {
 	// MaxAttempts is how often a failing fan-out job runs before the
 	// trigger fails (default 8; keep it below the queue's own limit).
 	MaxAttempts int
+	// Filter bounds recipients filters with their segments expanded,
+	// checked again when the fan-out starts: a segment may have grown
+	// since the trigger was accepted.
+	Filter FilterLimits
 	// Net guards data file fetches.
 	Net netguard.Options
 	// Deliveries takes the deliveries written (nil: they are only
@@ -204,6 +209,8 @@ func (e *Engine) Run(ctx context.Context, job store.Job) error {
 		return nil
 	case errors.As(err, &fe) && (fe.permanent || job.Attempts >= e.opts.FetchAttempts):
 		return e.fail(ctx, t, fe.msg, nil)
+	case errors.Is(err, store.ErrInvalidFilter):
+		return e.fail(ctx, t, "the recipients cannot be selected", err) // a segment cycle, or over the store's bounds
 	case job.Attempts >= e.opts.MaxAttempts:
 		// Give up before the queue does, so the trigger does not stay
 		// running (and hold a place in the workspace's queue) forever.
@@ -243,6 +250,10 @@ func (e *Engine) fanOut(ctx context.Context, t store.Trigger) error {
 		return e.fail(ctx, t, "the broadcast cannot be sent", err)
 	}
 	src, err := e.source(ctx, t.WorkspaceID, &req, pl, t.Cursor, t.CreatedAt)
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return e.fail(ctx, t, "the recipients cannot be selected: "+fe.Detail, nil)
+	}
 	if err != nil {
 		return err
 	}
@@ -395,6 +406,9 @@ func (e *Engine) source(ctx context.Context, ws string, req *TriggerRequest, pl 
 	}
 	if filter == nil {
 		return nil, fmt.Errorf("no recipients: the trigger names none and the broadcast has no default recipients")
+	}
+	if err := CheckFilter(ctx, e.store, ws, filter, "", e.opts.Filter); err != nil {
+		return nil, err
 	}
 	return &filterSource{st: e.store, q: store.RecipientQuery{WorkspaceID: ws, Filter: filter, After: cursor,
 		Limit: e.opts.BatchSize, Channels: pl.channels}}, nil

@@ -32,13 +32,21 @@ func badField(pointer, format string, a ...any) *FieldError {
 	return &FieldError{Status: http.StatusBadRequest, Code: "invalid_field", Pointer: pointer, Detail: fmt.Sprintf(format, a...)}
 }
 
-// FilterLimits bound the size of a filter.
+// FilterLimits bound the size of a filter. MaxLeaves bounds both the
+// filter as written and the filter with its segments expanded (see
+// CheckFilter).
 type FilterLimits struct {
 	MaxDepth  int // default 10
 	MaxLeaves int // default 1000
+	// MaxExpandedDepth bounds the levels of a filter with its segments
+	// expanded, a segment counting as one (default 20).
+	MaxExpandedDepth int
 }
 
 func (l *FilterLimits) defaults() {
+	if l.MaxExpandedDepth <= 0 {
+		l.MaxExpandedDepth = 20
+	}
 	if l.MaxDepth <= 0 {
 		l.MaxDepth = 10
 	}

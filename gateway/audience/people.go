@@ -270,13 +270,8 @@ func (s *Service) segmentFrom(ctx context.Context, workspaceID string, in Segmen
 		if err != nil {
 			return sg, err
 		}
-		for _, id := range filterSegments(filter, nil) {
-			if _, err := s.o.Store.GetSegment(ctx, workspaceID, id); errors.Is(err, store.ErrNotFound) {
-				return sg, &FieldError{Status: http.StatusUnprocessableEntity, Code: "unknown_segment", Pointer: "/filter",
-					Detail: fmt.Sprintf("unknown segment %d", id)}
-			} else if err != nil {
-				return sg, err
-			}
+		if err := CheckFilter(ctx, s.o.Store, workspaceID, filter, "/filter", s.o.Limits.Filter); err != nil {
+			return sg, err
 		}
 		sg.Filter = filter
 	}
@@ -306,7 +301,15 @@ func (s *Service) SegmentMembers(ctx context.Context, workspaceID string, id int
 	return missing, err
 }
 
-// CountSegment counts a segment's people.
+// CountSegment counts a segment's people, if its expansion is within the
+// limits.
 func (s *Service) CountSegment(ctx context.Context, workspaceID string, id int64) (int64, error) {
-	return s.o.Store.CountRecipients(ctx, workspaceID, &store.Filter{Segment: &store.SegmentRef{ID: id}})
+	if _, err := s.o.Store.GetSegment(ctx, workspaceID, id); err != nil {
+		return 0, err // 404 for an unknown segment
+	}
+	f := &store.Filter{Segment: &store.SegmentRef{ID: id}}
+	if err := CheckFilter(ctx, s.o.Store, workspaceID, f, "", s.o.Limits.Filter); err != nil {
+		return 0, err
+	}
+	return s.o.Store.CountRecipients(ctx, workspaceID, f)
 }

@@ -124,13 +124,12 @@ func (s *Service) Trigger(ctx context.Context, workspaceID string, broadcastID i
 				Detail: "no recipients source: the trigger names no recipients and the broadcast has no default recipients; " +
 					"name them (recipients, ids, emails, per_user_data or data_file_url) or set the broadcast's recipients"}
 		}
-		for _, id := range filterSegments(filter, nil) {
-			if _, err := s.o.Store.GetSegment(ctx, workspaceID, id); errors.Is(err, store.ErrNotFound) {
-				return nil, &FieldError{Status: http.StatusUnprocessableEntity, Code: "unknown_segment", Pointer: "/recipients",
-					Detail: fmt.Sprintf("unknown segment %d", id)}
-			} else if err != nil {
-				return nil, err
-			}
+		pointer := "/recipients"
+		if req.Recipients == nil {
+			pointer = "" // the broadcast's recipients
+		}
+		if err := CheckFilter(ctx, s.o.Store, workspaceID, filter, pointer, s.o.Limits.Filter); err != nil {
+			return nil, err
 		}
 	}
 	if req.DryRun {
@@ -208,7 +207,7 @@ func (s *Service) CreateBroadcast(ctx context.Context, workspaceID string, body 
 	if err := ParseBroadcast(body, s.o.Limits.Filter, &b); err != nil {
 		return b, err
 	}
-	if err := ResolveChannels(ctx, s.o.Store, &b); err != nil {
+	if err := s.checkBroadcast(ctx, &b); err != nil {
 		return b, err
 	}
 	if err := s.o.Store.CreateBroadcast(ctx, &b); err != nil {
@@ -228,7 +227,7 @@ func (s *Service) UpdateBroadcast(ctx context.Context, workspaceID string, id in
 	if err := ParseBroadcast(body, s.o.Limits.Filter, &b); err != nil {
 		return b, err
 	}
-	if err := ResolveChannels(ctx, s.o.Store, &b); err != nil {
+	if err := s.checkBroadcast(ctx, &b); err != nil {
 		return b, err
 	}
 	if b.Active {
@@ -240,6 +239,18 @@ func (s *Service) UpdateBroadcast(ctx context.Context, workspaceID string, id in
 		return b, nameConflict(err, b.Name)
 	}
 	return b, nil
+}
+
+// checkBroadcast resolves a parsed broadcast's channels and checks its
+// recipients with their segments expanded.
+func (s *Service) checkBroadcast(ctx context.Context, b *store.Broadcast) error {
+	if err := ResolveChannels(ctx, s.o.Store, b); err != nil {
+		return err
+	}
+	if b.Recipients == nil {
+		return nil
+	}
+	return CheckFilter(ctx, s.o.Store, b.WorkspaceID, b.Recipients, "/recipients", s.o.Limits.Filter)
 }
 
 func nameConflict(err error, name string) error {

@@ -168,6 +168,7 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		nf  *audience.NeedsFixing
 		re  *audience.RecipientsError
 		le  *store.TriggerLimitError
+		tl  *store.FilterTooLargeError
 		mbe *http.MaxBytesError
 	)
 	switch {
@@ -192,6 +193,9 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "10")
 		httpapi.WriteErrors(w, httpapi.Errf(http.StatusTooManyRequests, "trigger_queue_full", "",
 			"queue limit reached: at most %d triggers may be queued or running in a workspace; retry when one finishes", le.Max))
+	case errors.As(err, &tl):
+		// The store's own bound, past the configured limits.
+		httpapi.WriteErrors(w, httpapi.Errf(http.StatusUnprocessableEntity, "filter_too_large", "", "%s", tl.Error()))
 	case errors.As(err, &mbe):
 		httpapi.WriteErrors(w, httpapi.Errf(http.StatusRequestEntityTooLarge, "body_too_large", "",
 			"request body is larger than %d bytes", mbe.Limit))
