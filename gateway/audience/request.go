@@ -3,7 +3,8 @@ package audience
 import (
 	"bytes"
 	"encoding/json"
-	"maps"
+	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -61,29 +62,51 @@ type TriggerRequest struct {
 // one.
 var sourceFields = []string{"recipients", "ids", "emails", "per_user_data", "data_file_url"}
 
-// ParseTriggerRequest decodes and checks a trigger body.
-func ParseTriggerRequest(body []byte, lim Limits) (*TriggerRequest, error) {
+// ParseTriggerRequest decodes and checks a trigger body, streaming: the
+// body is never held whole, and per_user_data (which may be most of a
+// 25 MB body) is decoded one item at a time, so a request costs about
+// what it decodes to, not several copies of its bytes.
+func ParseTriggerRequest(body io.Reader, lim Limits) (*TriggerRequest, error) {
 	lim.defaults()
-	var fields map[string]json.RawMessage
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&fields); err != nil || fields == nil {
-		return nil, &FieldError{Status: http.StatusBadRequest, Code: "bad_request", Detail: "bad request: the body must be a JSON object"}
-	}
-	var sources []string
-	for _, f := range sourceFields {
-		if _, ok := fields[f]; ok {
-			sources = append(sources, f)
-		}
-	}
-	if len(sources) > 1 {
-		return nil, badField("/"+sources[1], "give at most one recipient source (%s); this request has %s",
-			strings.Join(sourceFields, ", "), strings.Join(sources, " and "))
+	dec := json.NewDecoder(body)
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, badBody(err)
 	}
 	req := &TriggerRequest{}
-	for _, key := range slices.Sorted(maps.Keys(fields)) {
-		raw := fields[key]
+	seen := map[string]bool{}
+	source := ""
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, badBody(err)
+		}
+		key := tok.(string) // object keys are strings
 		ptr := "/" + key
-		var err error
+		if seen[key] {
+			return nil, badField(ptr, "%s is given twice", key)
+		}
+		seen[key] = true
+		if slices.Contains(sourceFields, key) {
+			if source != "" {
+				first, second := source, key
+				if slices.Index(sourceFields, first) > slices.Index(sourceFields, second) {
+					first, second = second, first
+				}
+				return nil, badField("/"+second, "give at most one recipient source (%s); this request has %s and %s",
+					strings.Join(sourceFields, ", "), first, second)
+			}
+			source = key
+		}
+		if key == "per_user_data" {
+			if req.PerUserData, err = streamUserData(dec, ptr, lim.MaxListItems); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, badBody(err)
+		}
 		switch key {
 		case "data":
 			if len(raw) > lim.MaxDataBytes {
@@ -96,8 +119,6 @@ func ParseTriggerRequest(body []byte, lim Limits) (*TriggerRequest, error) {
 			req.IDs, err = decodeStrings(raw, ptr, lim.MaxListItems, checkID)
 		case "emails":
 			req.Emails, err = decodeStrings(raw, ptr, lim.MaxListItems, checkEmail)
-		case "per_user_data":
-			req.PerUserData, err = decodeUserData(raw, ptr, lim.MaxListItems)
 		case "data_file_url":
 			req.DataFileURL, err = decodeURL(raw, ptr)
 		case "id_ignore_missing":
@@ -115,7 +136,57 @@ func ParseTriggerRequest(body []byte, lim Limits) (*TriggerRequest, error) {
 			return nil, err
 		}
 	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, badBody(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, &FieldError{Status: http.StatusBadRequest, Code: "bad_request", Detail: "bad request: the body must be one JSON object, with nothing after it"}
+	}
 	return req, nil
+}
+
+// badBody answers a body that does not decode; a body over the size
+// limit keeps its own error (413).
+func badBody(err error) error {
+	if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+		return err
+	}
+	return &FieldError{Status: http.StatusBadRequest, Code: "bad_request", Detail: "bad request: the body must be a JSON object"}
+}
+
+// streamUserData decodes per_user_data item by item from dec, straight
+// into UserData: no copy of an item's bytes is made.
+func streamUserData(dec *json.Decoder, ptr string, maxItems int) ([]UserData, error) {
+	shape := badField(ptr, "must be an array of {id|email, data} objects")
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return nil, shape
+	}
+	dec.DisallowUnknownFields() // only UserData is decoded as a struct
+	var out []UserData
+	for dec.More() {
+		if len(out) == maxItems {
+			return nil, badField(ptr, "has more than %d items, the limit is %d", maxItems, maxItems)
+		}
+		at := ptr + "/" + strconv.Itoa(len(out))
+		var u UserData
+		if err := dec.Decode(&u); err != nil {
+			if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+				return nil, err
+			}
+			return nil, badField(at, "%s", userDataShape+err.Error())
+		}
+		if msg := checkUserData(u); msg != "" {
+			return nil, badField(at, "%s", msg)
+		}
+		out = append(out, u)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, shape
+	}
+	if len(out) == 0 {
+		return nil, badField(ptr, "must not be empty")
+	}
+	return out, nil
 }
 
 func decodeObject(raw json.RawMessage, ptr string) (map[string]any, error) {
@@ -172,29 +243,6 @@ func checkEmail(s string) string {
 	return ""
 }
 
-func decodeUserData(raw json.RawMessage, ptr string, maxItems int) ([]UserData, error) {
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, badField(ptr, "must be an array of {id|email, data} objects")
-	}
-	if len(items) == 0 {
-		return nil, badField(ptr, "must not be empty")
-	}
-	if len(items) > maxItems {
-		return nil, badField(ptr, "has %d items, the limit is %d", len(items), maxItems)
-	}
-	out := make([]UserData, len(items))
-	for i, item := range items {
-		at := ptr + "/" + strconv.Itoa(i)
-		u, msg := parseUserData(item)
-		if msg != "" {
-			return nil, badField(at, "%s", msg)
-		}
-		out[i] = u
-	}
-	return out, nil
-}
-
 // parseUserData checks one {id|email, data} object; it returns a message
 // instead of an error so data file lines can report it with their number.
 func parseUserData(raw []byte) (UserData, string) {
@@ -202,23 +250,24 @@ func parseUserData(raw []byte) (UserData, string) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&u); err != nil {
-		return u, "must be an object with id or email, and data: " + err.Error()
+		return u, userDataShape + err.Error()
 	}
+	return u, checkUserData(u)
+}
+
+const userDataShape = "must be an object with id or email, and data: "
+
+// checkUserData checks a decoded item names one person.
+func checkUserData(u UserData) string {
 	switch {
 	case u.ID != "" && u.Email != "":
-		return u, "give id or email, not both"
+		return "give id or email, not both"
 	case u.ID != "":
-		if msg := checkID(u.ID); msg != "" {
-			return u, msg
-		}
+		return checkID(u.ID)
 	case u.Email != "":
-		if msg := checkEmail(u.Email); msg != "" {
-			return u, msg
-		}
-	default:
-		return u, "id or email is required"
+		return checkEmail(u.Email)
 	}
-	return u, ""
+	return "id or email is required"
 }
 
 func decodeURL(raw json.RawMessage, ptr string) (string, error) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -100,7 +101,7 @@ type TriggerResult struct {
 // (or dry-runs it). Unknown recipients named by ids, emails or
 // per_user_data are checked now: unless ignored, they fail the trigger
 // before anyone is messaged.
-func (s *Service) Trigger(ctx context.Context, workspaceID string, broadcastID int64, body []byte) (*TriggerResult, error) {
+func (s *Service) Trigger(ctx context.Context, workspaceID string, broadcastID int64, body io.Reader) (*TriggerResult, error) {
 	b, err := s.o.Store.GetBroadcast(ctx, workspaceID, broadcastID)
 	if err != nil {
 		return nil, err

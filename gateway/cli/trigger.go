@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -64,7 +65,7 @@ every delivery is final.`,
 				return fmt.Errorf("broadcast %d: %w", broadcastID, err)
 			}
 			svc := audienceService(st, cfg)
-			res, err := svc.Trigger(ctx, b.WorkspaceID, b.ID, body)
+			res, err := svc.Trigger(ctx, b.WorkspaceID, b.ID, bytes.NewReader(body))
 			if err != nil {
 				return err
 			}

@@ -52,14 +52,19 @@ type Options struct {
 	// ReadRateLimit is how many App API reads (GET) a key may make per
 	// second (default 10, Customer.io's; negative disables the limit).
 	ReadRateLimit float64
+	// MaxInflight caps the trigger requests (dry runs included) and
+	// segment counts one workspace may have running at once (default 2;
+	// negative disables); more answer 429 with Retry-After.
+	MaxInflight int
 	// Now is the rate limit's clock (default time.Now).
 	Now func() time.Time
 }
 
 // API is the HTTP surface.
 type API struct {
-	o     Options
-	reads *readLimiter // nil: reads are not limited
+	o        Options
+	reads    *readLimiter // nil: reads are not limited
+	inflight *inflight    // nil: not limited
 }
 
 // New returns the API.
@@ -76,7 +81,13 @@ func New(o Options) *API {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.MaxInflight == 0 {
+		o.MaxInflight = 2
+	}
 	a := &API{o: o}
+	if o.MaxInflight > 0 {
+		a.inflight = newInflight(o.MaxInflight)
+	}
 	if o.ReadRateLimit > 0 {
 		a.reads = newReadLimiter(o.ReadRateLimit, o.Now)
 	}
@@ -101,7 +112,7 @@ func (a *API) Routes() []httpapi.Route {
 		track("POST /api/v1/segments/{id}/add_customers", a.segmentMembers(true)),
 		track("POST /api/v1/segments/{id}/remove_customers", a.segmentMembers(false)),
 
-		app("POST /v1/campaigns/{id}/triggers", a.trigger),
+		app("POST /v1/campaigns/{id}/triggers", a.heavy(a.trigger)),
 		app("GET /v1/campaigns/{id}/triggers/{trigger_id}", a.triggerStatus),
 		app("GET /v1/campaigns/{id}/triggers/{trigger_id}/errors", a.triggerErrors),
 		app("GET /v1/broadcasts", a.listBroadcasts),
@@ -117,8 +128,26 @@ func (a *API) Routes() []httpapi.Route {
 		app("POST /v1/segments", a.createSegment),
 		app("GET /v1/segments/{id}", a.getSegment),
 		app("DELETE /v1/segments/{id}", a.deleteSegment),
-		app("GET /v1/segments/{id}/customer_count", a.segmentCount),
+		app("GET /v1/segments/{id}/customer_count", a.heavy(a.segmentCount)),
 		app("GET /v1/customers/{id}/attributes", a.getPerson),
+	}
+}
+
+// heavy runs h while the workspace has fewer than MaxInflight heavy
+// requests running, and refuses it otherwise before its body is read.
+func (a *API) heavy(h handler) handler {
+	if a.inflight == nil {
+		return h
+	}
+	return func(w http.ResponseWriter, r *http.Request, ws string) error {
+		if !a.inflight.acquire(ws) {
+			w.Header().Set("Retry-After", "1")
+			return httpapi.Errf(http.StatusTooManyRequests, "too_many_inflight", "",
+				"at most %d triggers (dry runs included) and segment counts may run at once in a workspace; retry after 1 s",
+				a.o.MaxInflight)
+		}
+		defer a.inflight.release(ws)
+		return h(w, r, ws)
 	}
 }
 

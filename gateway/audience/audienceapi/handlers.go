@@ -66,11 +66,8 @@ func (a *API) trigger(w http.ResponseWriter, r *http.Request, ws string) error {
 	if err != nil {
 		return err
 	}
-	b, err := body(w, r, a.o.MaxTriggerBytes)
-	if err != nil {
-		return err
-	}
-	res, err := a.o.Service.Trigger(r.Context(), ws, id, b)
+	// Streamed: the body is decoded as it arrives, never held whole.
+	res, err := a.o.Service.Trigger(r.Context(), ws, id, http.MaxBytesReader(w, r.Body, a.o.MaxTriggerBytes))
 	if err != nil {
 		return err
 	}

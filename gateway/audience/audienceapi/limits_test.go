@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/switchboard-gw/switchboard/gateway/audience"
 	"github.com/switchboard-gw/switchboard/gateway/auth"
@@ -34,6 +33,7 @@ func (workspaceKeys) Authenticate(_ context.Context, raw string, scope store.Sco
 type testAPI struct {
 	t   *testing.T
 	st  *sqlstore.Store
+	mux *http.ServeMux
 	srv *httptest.Server
 	bc  int64
 }
@@ -63,7 +63,7 @@ func newTestAPI(t *testing.T, o Options) *testAPI {
 	}
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &testAPI{t: t, st: st, srv: srv, bc: b.ID}
+	return &testAPI{t: t, st: st, mux: mux, srv: srv, bc: b.ID}
 }
 
 // do sends body (JSON-encoded unless it is a string) with key k1.
@@ -222,4 +222,52 @@ func big(n int) []byte {
 	return b.Bytes()
 }
 
-var _ = time.Second
+// TestConcurrentDryRunsLimited is row 6 of the hardening issue: a
+// workspace has at most MaxInflight triggers (dry runs included) running
+// at once; more are refused with 429 and Retry-After before their bodies
+// are read, and places are given back when requests end.
+func TestConcurrentDryRunsLimited(t *testing.T) {
+	a := newTestAPI(t, Options{})
+	path := fmt.Sprintf("/v1/campaigns/%d/triggers", a.bc)
+	body := big(1 << 20)
+	post := func(rd io.Reader) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, path, rd)
+		req.Header.Set("Authorization", "Bearer k1")
+		w := httptest.NewRecorder()
+		a.mux.ServeHTTP(w, req)
+		return w
+	}
+	// Two dry runs whose bodies are still arriving hold both places: a
+	// write to a pipe returns only once the handler has read it.
+	var writers []*io.PipeWriter
+	done := make(chan *httptest.ResponseRecorder, 2)
+	for range 2 {
+		pr, pw := io.Pipe()
+		writers = append(writers, pw)
+		go func() { done <- post(pr) }()
+		if _, err := pw.Write(body[:4096]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 6 {
+		w := post(bytes.NewReader(body))
+		if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "1" ||
+			!strings.Contains(w.Body.String(), "at most 2 triggers (dry runs included)") {
+			t.Fatalf("dry run %d beyond the cap: %d %q %s", i+3, w.Code, w.Header().Get("Retry-After"), w.Body)
+		}
+	}
+	for _, pw := range writers {
+		go func() {
+			_, err := pw.Write(body[4096:])
+			pw.CloseWithError(err)
+		}()
+	}
+	for range 2 {
+		if w := <-done; w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"dry_run"`) {
+			t.Fatalf("held dry run: %d %s", w.Code, w.Body)
+		}
+	}
+	if w := post(bytes.NewReader(body)); w.Code != http.StatusOK {
+		t.Fatalf("dry run after the others ended: %d %s", w.Code, w.Body)
+	}
+}

@@ -42,3 +42,34 @@ func (l *readLimiter) wait(keyID string) time.Duration {
 	}
 	return 0
 }
+
+// inflight caps the expensive requests (triggers, dry runs above all, and
+// segment counts) one workspace has running at once: each may decode a
+// 25 MB body or walk the whole audience, so a handful in parallel would
+// take the gateway's memory and cores from everyone else.
+type inflight struct {
+	max int
+	mu  sync.Mutex
+	n   map[string]int
+}
+
+func newInflight(max int) *inflight { return &inflight{max: max, n: map[string]int{}} }
+
+// acquire takes a place for the workspace, false when all are taken.
+func (l *inflight) acquire(ws string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n[ws] >= l.max {
+		return false
+	}
+	l.n[ws]++
+	return true
+}
+
+func (l *inflight) release(ws string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n[ws]--; l.n[ws] <= 0 {
+		delete(l.n, ws)
+	}
+}
