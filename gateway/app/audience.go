@@ -14,9 +14,13 @@ import (
 func (a *App) audienceRoutes() []httpapi.Route {
 	c := a.cfg.Audience
 	tpl := template.New(template.Options{})
+	filter := audience.FilterLimits{MaxDepth: c.MaxFilterDepth, MaxLeaves: c.MaxFilterLeaves, MaxExpandedDepth: c.MaxFilterExpandedDepth}
 	engine := audience.NewEngine(a.Store, audience.EngineOptions{
-		BatchSize:  c.BatchSize,
-		StepBudget: c.StepBudget,
+		BatchSize:    c.BatchSize,
+		StepBudget:   c.StepBudget,
+		FileTimeout:  c.DataFileTimeout,
+		MaxFileLines: c.DataFileMaxLines,
+		Filter:       filter,
 		// A data file URL is the caller's choice; plain http is allowed,
 		// internal addresses only when the config says so.
 		Net:        netguard.Options{AllowHTTP: true, AllowPrivate: a.cfg.Security.AllowInternalFetch},
@@ -33,7 +37,7 @@ func (a *App) audienceRoutes() []httpapi.Route {
 		Bots:      a.Bots,
 		Templates: tpl,
 		Limits: audience.Limits{MaxDataBytes: c.MaxDataBytes, MaxListItems: c.MaxListItems,
-			Filter: audience.FilterLimits{MaxDepth: c.MaxFilterDepth, MaxLeaves: c.MaxFilterLeaves}},
+			Filter: filter},
 		TriggerInterval: c.TriggerInterval,
 		MaxOpenTriggers: c.MaxOpenTriggers,
 		Jobs:            a.Queue,
@@ -45,6 +49,7 @@ func (a *App) audienceRoutes() []httpapi.Route {
 		MaxTriggerBytes: c.MaxTriggerBytes,
 		MaxBodyBytes:    a.cfg.API.MaxBodyBytes,
 		ReadRateLimit:   c.ReadRateLimit,
+		MaxInflight:     c.MaxInflight,
 	})
 	return api.Routes()
 }

@@ -137,16 +137,20 @@ func triggerBody(recipientsFile, data string, dryRun bool) ([]byte, error) {
 // does; the running gateway's queue picks the job up at its next poll.
 func audienceService(st *sqlstore.Store, cfg *config.Config) *audience.Service {
 	c := cfg.Audience
+	filter := audience.FilterLimits{MaxDepth: c.MaxFilterDepth, MaxLeaves: c.MaxFilterLeaves, MaxExpandedDepth: c.MaxFilterExpandedDepth}
 	engine := audience.NewEngine(st, audience.EngineOptions{
-		BatchSize: c.BatchSize,
-		Net:       netguard.Options{AllowHTTP: true, AllowPrivate: cfg.Security.AllowInternalFetch},
+		BatchSize:    c.BatchSize,
+		FileTimeout:  c.DataFileTimeout,
+		MaxFileLines: c.DataFileMaxLines,
+		Filter:       filter,
+		Net:          netguard.Options{AllowHTTP: true, AllowPrivate: cfg.Security.AllowInternalFetch},
 	})
 	return audience.New(audience.Options{
 		Store:  st,
 		Engine: engine,
 		Bots:   bot.NewCache(st, bot.CacheOptions{}),
 		Limits: audience.Limits{MaxDataBytes: c.MaxDataBytes, MaxListItems: c.MaxListItems,
-			Filter: audience.FilterLimits{MaxDepth: c.MaxFilterDepth, MaxLeaves: c.MaxFilterLeaves}},
+			Filter: filter},
 		TriggerInterval: c.TriggerInterval,
 		MaxOpenTriggers: c.MaxOpenTriggers,
 	})

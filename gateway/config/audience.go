@@ -31,4 +31,22 @@ type AudienceConfig struct {
 	// ReadRateLimit is how many App API reads (GET) one key may make per
 	// second (default 10; negative disables the limit).
 	ReadRateLimit float64 `yaml:"read_rate_limit"`
+
+	// Hardening limits (issue 12).
+
+	// MaxFilterExpandedDepth bounds the levels of a filter with its
+	// segments expanded (default 20); MaxFilterLeaves bounds its
+	// conditions after expansion too.
+	MaxFilterExpandedDepth int `yaml:"max_filter_expanded_depth"`
+	// DataFileTimeout is how long after a trigger was made its data file
+	// must have been read to the end (default 2h).
+	DataFileTimeout time.Duration `yaml:"data_file_timeout"`
+	// DataFileMaxLines caps a data file's lines, blank ones included
+	// (default 100,000,000).
+	DataFileMaxLines int `yaml:"data_file_max_lines"`
+	// MaxInflight caps the triggers (dry runs included) and segment
+	// counts one workspace may have running at once (default 2; negative
+	// disables).
+	MaxInflight int `yaml:"max_inflight"`
 }
+
