@@ -49,4 +49,3 @@ type AudienceConfig struct {
 	// disables).
 	MaxInflight int `yaml:"max_inflight"`
 }
-
