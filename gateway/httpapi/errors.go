@@ -50,7 +50,9 @@ func WriteErrors(w http.ResponseWriter, errs ...*APIError) {
 func envelope(errs []*APIError) any {
 	out := struct {
 		Errors []wireError `json:"errors"`
-	}{}
+		// RequestID finds the answer's log lines (see RequestIDHeader).
+		RequestID string `json:"request_id,omitempty"`
+	}{RequestID: w.Header().Get(RequestIDHeader)}
 	for _, e := range errs {
 		we := wireError{Status: strconv.Itoa(e.Status), Code: e.Code, Detail: e.Detail}
 		if e.Pointer != "" {
@@ -69,8 +71,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		WriteErrors(w, ae)
 		return
 	}
-	slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	WriteErrors(w, Errf(http.StatusInternalServerError, "internal", "", "internal error; the gateway log has the details"))
+	slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path,
+		"request_id", RequestID(r.Context()), "err", err)
+	WriteErrors(w, Errf(http.StatusInternalServerError, "internal", "", "internal error; the gateway log has the details%s",
+		underRequestID(r)))
 }
 
 // WriteJSON writes v as JSON with status.
@@ -78,4 +82,13 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// underRequestID is " under request id X" for messages that send the
+// reader to the log.
+func underRequestID(r *http.Request) string {
+	if id := RequestID(r.Context()); id != "" {
+		return " under request id " + id
+	}
+	return ""
 }

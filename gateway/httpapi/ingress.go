@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -60,14 +61,20 @@ func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			WriteErrors(w, Errf(http.StatusRequestEntityTooLarge, "body_too_large", "", "request body exceeds %d bytes", in.MaxBody))
 			return
 		}
-		WriteErrors(w, Errf(http.StatusBadRequest, "bad_body", "", "read body: %v", err))
+		WriteErrors(w, Errf(http.StatusBadRequest, "bad_body", "", "the request body could not be read"))
 		return
 	}
+	// The platform (or whoever calls) learns that the channel cannot take
+	// the request now and the request id; what went wrong inside a plugin
+	// (its errors name configuration and internals) goes to the log.
 	plugin, err := in.Plugins.Channel(ch.Type)
 	if err != nil {
 		// 503 makes the platform retry later, when the plugin is back.
+		slog.ErrorContext(r.Context(), "webhook: channel plugin unavailable", "channel_id", ch.ID, "plugin", ch.Type,
+			"request_id", RequestID(r.Context()), "err", err)
 		w.Header().Set("Retry-After", "5")
-		WriteErrors(w, Errf(http.StatusServiceUnavailable, "plugin_down", "", "channel plugin %q is unavailable: %v", ch.Type, err))
+		WriteErrors(w, Errf(http.StatusServiceUnavailable, "plugin_down", "",
+			"channel %s cannot take requests now; retry later (the gateway log has the details%s)", ch.ID, underRequestID(r)))
 		return
 	}
 	resp, err := plugin.HandleHTTP(r.Context(), &sdk.HTTPRequest{
@@ -79,8 +86,11 @@ func (in *Ingress) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Received:  time.Now(),
 	})
 	if err != nil {
+		slog.ErrorContext(r.Context(), "webhook: channel plugin failed", "channel_id", ch.ID, "plugin", ch.Type,
+			"request_id", RequestID(r.Context()), "err", err)
 		w.Header().Set("Retry-After", "5")
-		WriteErrors(w, Errf(http.StatusServiceUnavailable, "plugin_error", "", "channel plugin %q failed: %v", ch.Type, err))
+		WriteErrors(w, Errf(http.StatusServiceUnavailable, "plugin_error", "",
+			"channel %s could not handle the request; retry later (the gateway log has the details%s)", ch.ID, underRequestID(r)))
 		return
 	}
 	if len(resp.Events) > 0 {

@@ -73,7 +73,7 @@ func (s *Server) Handler() http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return recoverer(log, accessLog(log, mux))
+	return withRequestID(recoverer(log, accessLog(log, mux)))
 }
 
 // streaming lifts the connection's read and write deadlines (the server's
@@ -95,8 +95,10 @@ func recoverer(log *slog.Logger, next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
-				WriteErrors(w, Errf(http.StatusInternalServerError, "internal", "", "internal error"))
+				log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "request_id", RequestID(r.Context()),
+					"panic", p, "stack", string(debug.Stack()))
+				WriteErrors(w, Errf(http.StatusInternalServerError, "internal", "", "internal error; the gateway log has the details%s",
+					underRequestID(r)))
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -125,7 +127,7 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
 		log.LogAttrs(r.Context(), slog.LevelDebug, "http request",
-			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("request_id", RequestID(r.Context())),
 			slog.Int("status", rec.status), slog.Duration("took", time.Since(start)))
 	})
 }
