@@ -39,6 +39,17 @@ type Channel interface {
 	Send(ctx context.Context, batch []Outbound) ([]SendResult, error)
 }
 
+// ConfigValidator is implemented by channels that can check an instance's
+// configuration without installing it: ValidateConfig answers as
+// Configure would (nil, a *ConfigError naming each bad field, or another
+// error) and changes nothing. The gateway asks it before it stores a
+// channel (switchboard apply), so a bad configuration is refused with the
+// plugin's own field errors instead of failing later. Channels without it
+// have their configuration accepted unchecked until Configure runs.
+type ConfigValidator interface {
+	ValidateConfig(ctx context.Context, cfg InstanceConfig) error
+}
+
 // HealthChecker is implemented by channels that can tell whether the platform
 // accepts their credentials (for example a revoked token). Channels without it
 // are considered healthy while their process runs.

@@ -81,19 +81,34 @@ func rateToProto(r Rate) *channelv1.Rate {
 }
 
 func (s *channelServer) Configure(ctx context.Context, req *channelv1.ConfigureRequest) (*channelv1.ConfigureResponse, error) {
-	pc := req.GetConfig()
-	err := s.impl.Configure(ctx, InstanceConfig{
-		ChannelID:  pc.GetChannelId(),
-		WebhookURL: pc.GetWebhookUrl(),
-		Config:     pc.GetConfig(),
-		Secrets:    pc.GetSecrets(),
-	})
+	err := s.impl.Configure(ctx, instanceFromProto(req.GetConfig()))
 	var ce *ConfigError
 	switch {
 	case err == nil:
 		return &channelv1.ConfigureResponse{}, nil
 	case errors.As(err, &ce) && len(ce.Fields) > 0:
 		return &channelv1.ConfigureResponse{FieldErrors: ce.Fields}, nil
+	default:
+		return nil, err
+	}
+}
+
+func instanceFromProto(pc *channelv1.InstanceConfig) InstanceConfig {
+	return InstanceConfig{ChannelID: pc.GetChannelId(), WebhookURL: pc.GetWebhookUrl(), Config: pc.GetConfig(), Secrets: pc.GetSecrets()}
+}
+
+func (s *channelServer) ValidateConfig(ctx context.Context, req *channelv1.ValidateConfigRequest) (*channelv1.ValidateConfigResponse, error) {
+	v, ok := s.impl.(ConfigValidator)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "channel cannot validate configuration")
+	}
+	err := v.ValidateConfig(ctx, instanceFromProto(req.GetConfig()))
+	var ce *ConfigError
+	switch {
+	case err == nil:
+		return &channelv1.ValidateConfigResponse{}, nil
+	case errors.As(err, &ce) && len(ce.Fields) > 0:
+		return &channelv1.ValidateConfigResponse{FieldErrors: ce.Fields}, nil
 	default:
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package channeltest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/switchboard-gw/switchboard/sdk"
+	"github.com/switchboard-gw/switchboard/sdk/grpcplugin"
 	"github.com/switchboard-gw/switchboard/sdk/message"
 )
 
@@ -56,15 +58,21 @@ func checkConfigureValid(t testing.TB, h Harness) {
 }
 
 func checkConfigureInvalid(t testing.TB, h Harness) {
+	checkInvalid(t, h, "Configure", h.Channel.Configure)
+}
+
+// checkInvalid has call refuse each of the harness's invalid configs with
+// a *sdk.ConfigError naming the bad fields.
+func checkInvalid(t testing.TB, h Harness, name string, call func(context.Context, sdk.InstanceConfig) error) {
 	for _, c := range h.InvalidConfigs {
 		cfg := c.Config
 		if cfg.ChannelID == "" {
 			cfg.ChannelID = "ct-invalid"
 		}
-		err := h.Channel.Configure(t.Context(), cfg)
+		err := call(t.Context(), cfg)
 		var ce *sdk.ConfigError
 		if !errors.As(err, &ce) {
-			t.Errorf("%s: Configure returned %v, want a *sdk.ConfigError", c.Name, err)
+			t.Errorf("%s: %s returned %v, want a *sdk.ConfigError", c.Name, name, err)
 			continue
 		}
 		for _, f := range c.Fields {
@@ -73,6 +81,26 @@ func checkConfigureInvalid(t testing.TB, h Harness) {
 			}
 		}
 	}
+}
+
+// checkValidateConfig: a channel that validates configuration without
+// installing it (sdk.ConfigValidator) agrees with Configure. A plugin
+// without the RPC (built against an older sdk) passes: the gateway
+// accepts its configuration unchecked.
+func checkValidateConfig(t testing.TB, h Harness) {
+	v, ok := h.Channel.(sdk.ConfigValidator)
+	if !ok {
+		return
+	}
+	p := newPlatform(t, h)
+	err := v.ValidateConfig(t.Context(), h.Config("ct-validate", p.srv.URL))
+	if errors.Is(err, grpcplugin.ErrCannotValidate) {
+		return
+	}
+	if err != nil {
+		t.Fatalf("ValidateConfig(valid config): %v", err)
+	}
+	checkInvalid(t, h, "ValidateConfig", v.ValidateConfig)
 }
 
 // handle sends a platform request to the channel and fails the test if the

@@ -5,7 +5,8 @@
 //
 //   - Describe is complete and speaks sdk.ProtocolVersion;
 //   - Configure accepts a valid config and rejects bad ones with a
-//     *sdk.ConfigError naming the bad fields;
+//     *sdk.ConfigError naming the bad fields, and so does ValidateConfig
+//     where the channel has it (sdk.ConfigValidator);
 //   - a correctly signed platform request yields events, and a platform
 //     retry of the same event yields the same Event.ID (the gateway dedupes
 //     on it);

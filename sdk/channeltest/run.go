@@ -17,6 +17,7 @@ var checks = []check{
 	{"Describe", checkDescribe},
 	{"ConfigureValid", checkConfigureValid},
 	{"ConfigureInvalid", checkConfigureInvalid},
+	{"ValidateConfig", checkValidateConfig},
 	{"Inbound", checkInbound},
 	{"InboundRetrySameID", checkInboundRetry},
 	{"BadSignatureRefused", checkBadSignature},

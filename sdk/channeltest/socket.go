@@ -42,6 +42,7 @@ var socketChecks = []struct {
 	{"Describe", checkSocketDescribe},
 	{"ConfigureValid", func(t testing.TB, h SocketHarness) { checkConfigureValid(t, h.harness()) }},
 	{"ConfigureInvalid", func(t testing.TB, h SocketHarness) { checkConfigureInvalid(t, h.harness()) }},
+	{"ValidateConfig", func(t testing.TB, h SocketHarness) { checkValidateConfig(t, h.harness()) }},
 	{"SessionStart", checkSessionStart},
 	{"NothingBeforeSession", checkNothingBeforeSession},
 	{"MessageEvent", checkMessageEvent},

@@ -2,6 +2,7 @@ package grpcplugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -26,9 +27,15 @@ type Client struct {
 }
 
 var (
-	_ sdk.Channel       = (*Client)(nil)
-	_ sdk.HealthChecker = (*Client)(nil)
+	_ sdk.Channel         = (*Client)(nil)
+	_ sdk.HealthChecker   = (*Client)(nil)
+	_ sdk.ConfigValidator = (*Client)(nil)
 )
+
+// ErrCannotValidate is returned by ValidateConfig for a plugin that has
+// no ValidateConfig (one built against an sdk without it): its
+// configuration can only be checked by installing it.
+var ErrCannotValidate = errors.New("the plugin cannot validate configuration without installing it")
 
 // NewClient wraps a connection to a plugin serving the channel protocol.
 func NewClient(conn grpc.ClientConnInterface) *Client {
@@ -74,14 +81,30 @@ func rateFromProto(r *channelv1.Rate) sdk.Rate {
 // Configure implements sdk.Channel. Field errors reported by the plugin come
 // back as a *sdk.ConfigError.
 func (c *Client) Configure(ctx context.Context, cfg sdk.InstanceConfig) error {
-	resp, err := c.rpc.Configure(ctx, &channelv1.ConfigureRequest{Config: &channelv1.InstanceConfig{
-		ChannelId:  cfg.ChannelID,
-		WebhookUrl: cfg.WebhookURL,
-		Config:     cfg.Config,
-		Secrets:    cfg.Secrets,
-	}})
+	resp, err := c.rpc.Configure(ctx, &channelv1.ConfigureRequest{Config: instanceToProto(cfg)})
 	if err != nil {
 		return fmt.Errorf("configure %s: %w", cfg.ChannelID, err)
+	}
+	if fe := resp.GetFieldErrors(); len(fe) > 0 {
+		return &sdk.ConfigError{Fields: fe}
+	}
+	return nil
+}
+
+func instanceToProto(cfg sdk.InstanceConfig) *channelv1.InstanceConfig {
+	return &channelv1.InstanceConfig{ChannelId: cfg.ChannelID, WebhookUrl: cfg.WebhookURL, Config: cfg.Config, Secrets: cfg.Secrets}
+}
+
+// ValidateConfig implements sdk.ConfigValidator. Field errors come back as
+// a *sdk.ConfigError; a plugin without the RPC answers ErrCannotValidate,
+// which callers treat as "accept unchecked".
+func (c *Client) ValidateConfig(ctx context.Context, cfg sdk.InstanceConfig) error {
+	resp, err := c.rpc.ValidateConfig(ctx, &channelv1.ValidateConfigRequest{Config: instanceToProto(cfg)})
+	if status.Code(err) == codes.Unimplemented {
+		return ErrCannotValidate
+	}
+	if err != nil {
+		return fmt.Errorf("validate config of %s: %w", cfg.ChannelID, err)
 	}
 	if fe := resp.GetFieldErrors(); len(fe) > 0 {
 		return &sdk.ConfigError{Fields: fe}

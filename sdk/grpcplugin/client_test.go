@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchboard-gw/switchboard/sdk"
 	"github.com/switchboard-gw/switchboard/sdk/channeltest"
+	"github.com/switchboard-gw/switchboard/sdk/grpcplugin"
 	"github.com/switchboard-gw/switchboard/sdk/message"
 )
 
@@ -180,5 +181,36 @@ func TestPanicBecomesError(t *testing.T) {
 	// The plugin is still serving.
 	if _, err := ch.Describe(t.Context()); status.Code(err) != codes.Internal {
 		t.Errorf("second call: %v", err)
+	}
+}
+
+// validatingStub validates without installing.
+type validatingStub struct{ stub }
+
+func (v *validatingStub) ValidateConfig(_ context.Context, c sdk.InstanceConfig) error {
+	if len(c.Secrets["token"]) == 0 {
+		return &sdk.ConfigError{Fields: map[string]string{"token": "is required"}}
+	}
+	return nil
+}
+
+// TestValidateConfig: the optional ValidateConfig RPC carries field errors
+// from a plugin that has it, and a plugin without it (one built against an
+// sdk before it, which the stub is) answers ErrCannotValidate, which the
+// gateway treats as "accept unchecked".
+func TestValidateConfig(t *testing.T) {
+	t.Parallel()
+	old := channeltest.Serve(t, stub{})
+	if err := old.(sdk.ConfigValidator).ValidateConfig(t.Context(), sdk.InstanceConfig{}); !errors.Is(err, grpcplugin.ErrCannotValidate) {
+		t.Errorf("plugin without ValidateConfig: %v, want ErrCannotValidate", err)
+	}
+	v := &validatingStub{stub: stub{configure: func(sdk.InstanceConfig) error { return errors.New("must not be called") }}}
+	ch := channeltest.Serve(t, v).(sdk.ConfigValidator)
+	var ce *sdk.ConfigError
+	if err := ch.ValidateConfig(t.Context(), sdk.InstanceConfig{ChannelID: "c"}); !errors.As(err, &ce) || ce.Fields["token"] != "is required" {
+		t.Errorf("invalid config: %v", err)
+	}
+	if err := ch.ValidateConfig(t.Context(), sdk.InstanceConfig{ChannelID: "c", Secrets: map[string]string{"token": "t"}}); err != nil {
+		t.Errorf("valid config: %v", err)
 	}
 }

@@ -80,6 +80,13 @@ func (c *Channel) Configure(_ context.Context, cfg sdk.InstanceConfig) error {
 	return nil
 }
 
+// ValidateConfig implements sdk.ConfigValidator: Configure's checks,
+// nothing installed.
+func (c *Channel) ValidateConfig(_ context.Context, cfg sdk.InstanceConfig) error {
+	_, err := parseConfig(cfg)
+	return err
+}
+
 func (c *Channel) instance(channelID string) (*instance, error) {
 	c.mu.RLock()
 	in, ok := c.instances[channelID]

@@ -97,6 +97,23 @@ func (c *Channel) Describe(context.Context) (sdk.Description, error) {
 // Configure validates and installs one channel instance. Secrets:
 // bot_token (xoxb-…) and signing_secret.
 func (c *Channel) Configure(_ context.Context, ic sdk.InstanceConfig) error {
+	in, err := c.parse(ic)
+	if err != nil {
+		return err
+	}
+	c.instances.Put(ic.ChannelID, in)
+	return nil
+}
+
+// ValidateConfig implements sdk.ConfigValidator: Configure's checks,
+// nothing installed.
+func (c *Channel) ValidateConfig(_ context.Context, ic sdk.InstanceConfig) error {
+	_, err := c.parse(ic)
+	return err
+}
+
+// parse checks a configuration and builds its instance.
+func (c *Channel) parse(ic sdk.InstanceConfig) (*instance, error) {
 	p := chankit.Problems{}
 	var cfg config
 	chankit.DecodeConfig(ic.Config, &cfg, p)
@@ -111,10 +128,9 @@ func (c *Channel) Configure(_ context.Context, ic sdk.InstanceConfig) error {
 		opts = append(opts, slack.OptionAPIURL(base))
 	}
 	if err := p.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	c.instances.Put(ic.ChannelID, &instance{api: slack.New(token, opts...), signingSecret: secret})
-	return nil
+	return &instance{api: slack.New(token, opts...), signingSecret: secret}, nil
 }
 
 // CheckHealth calls auth.test: a revoked or invalid token makes the channel

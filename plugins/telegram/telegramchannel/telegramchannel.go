@@ -104,6 +104,29 @@ func (c *Channel) Describe(context.Context) (sdk.Description, error) {
 // Configure validates and installs one channel instance (secrets bot_token
 // and secret_token) and, with set_webhook, registers the webhook.
 func (c *Channel) Configure(ctx context.Context, ic sdk.InstanceConfig) error {
+	in, setWebhook, err := c.parse(ic)
+	if err != nil {
+		return err
+	}
+	if setWebhook {
+		if err := in.setWebhook(ctx, ic.WebhookURL); err != nil {
+			return err
+		}
+	}
+	c.instances.Put(ic.ChannelID, in)
+	return nil
+}
+
+// ValidateConfig implements sdk.ConfigValidator: Configure's checks, with
+// neither the instance installed nor the webhook registered.
+func (c *Channel) ValidateConfig(_ context.Context, ic sdk.InstanceConfig) error {
+	_, _, err := c.parse(ic)
+	return err
+}
+
+// parse checks a configuration and builds its instance; setWebhook says
+// whether Configure registers the webhook.
+func (c *Channel) parse(ic sdk.InstanceConfig) (in *instance, setWebhook bool, err error) {
 	p := chankit.Problems{}
 	cfg := config{APIURL: DefaultAPIURL}
 	chankit.DecodeConfig(ic.Config, &cfg, p)
@@ -120,16 +143,9 @@ func (c *Channel) Configure(ctx context.Context, ic sdk.InstanceConfig) error {
 		p.Add("set_webhook", "needs the channel's public webhook URL")
 	}
 	if err := p.Err(); err != nil {
-		return err
+		return nil, false, err
 	}
-	in := &instance{api: newBotAPI(c.http, base.String(), token), secretToken: secret}
-	if cfg.SetWebhook {
-		if err := in.setWebhook(ctx, ic.WebhookURL); err != nil {
-			return err
-		}
-	}
-	c.instances.Put(ic.ChannelID, in)
-	return nil
+	return &instance{api: newBotAPI(c.http, base.String(), token), secretToken: secret}, cfg.SetWebhook, nil
 }
 
 // setWebhook registers url and the secret token. Only the update types the

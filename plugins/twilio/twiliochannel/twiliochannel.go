@@ -128,6 +128,29 @@ func (c *Channel) Describe(context.Context) (sdk.Description, error) {
 // cannot see. Describe cannot declare a per-instance rate, so the gateway
 // still paces each channel at the default of one message per second.
 func (c *Channel) Configure(_ context.Context, ic sdk.InstanceConfig) error {
+	in, mps, err := parse(ic)
+	if err != nil {
+		return err
+	}
+	sender := in.serviceSID
+	if in.from != "" {
+		sender = in.from
+	}
+	in.pacer = c.pacer(in.accountSID+"/"+sender, mps)
+	c.instances.Put(ic.ChannelID, in)
+	return nil
+}
+
+// ValidateConfig implements sdk.ConfigValidator: Configure's checks,
+// nothing installed and no sender's pacer taken.
+func (c *Channel) ValidateConfig(_ context.Context, ic sdk.InstanceConfig) error {
+	_, _, err := parse(ic)
+	return err
+}
+
+// parse checks a configuration and builds its instance, without its pacer
+// (the sender's messages per second are returned for it).
+func parse(ic sdk.InstanceConfig) (*instance, int, error) {
 	p := chankit.Problems{}
 	cfg := config{MPS: 1}
 	chankit.DecodeConfig(ic.Config, &cfg, p)
@@ -156,20 +179,13 @@ func (c *Channel) Configure(_ context.Context, ic sdk.InstanceConfig) error {
 		p.Add("webhook_url", err.Error())
 	}
 	if err := p.Err(); err != nil {
-		return err
+		return nil, 0, err
 	}
-	sender := cfg.MessagingServiceSID
-	if cfg.From != "" {
-		sender = cfg.From
-	}
-	in := &instance{
+	return &instance{
 		accountSID: sid, authToken: token, from: cfg.From, serviceSID: cfg.MessagingServiceSID,
 		apiBase: base, statusCallback: callback, mms: cfg.MMS,
 		validator: client.NewRequestValidator(token),
-		pacer:     c.pacer(sid+"/"+sender, cfg.MPS),
-	}
-	c.instances.Put(ic.ChannelID, in)
-	return nil
+	}, cfg.MPS, nil
 }
 
 // pacer returns the limiter of one sender, shared by every instance that

@@ -118,6 +118,13 @@ func (c *Channel) Configure(_ context.Context, cfg sdk.InstanceConfig) error {
 	return nil
 }
 
+// ValidateConfig implements sdk.ConfigValidator: Configure's checks,
+// nothing installed.
+func (c *Channel) ValidateConfig(_ context.Context, cfg sdk.InstanceConfig) error {
+	_, err := parseConfig(cfg, c.opts.Transport)
+	return err
+}
+
 func (c *Channel) instance(channelID string) (*instance, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

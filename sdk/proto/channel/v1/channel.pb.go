@@ -1576,6 +1576,95 @@ func (x *SendResponse) GetResults() []*SendResult {
 	return nil
 }
 
+type ValidateConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Config        *InstanceConfig        `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateConfigRequest) Reset() {
+	*x = ValidateConfigRequest{}
+	mi := &file_channel_v1_channel_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateConfigRequest) ProtoMessage() {}
+
+func (x *ValidateConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_channel_v1_channel_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateConfigRequest.ProtoReflect.Descriptor instead.
+func (*ValidateConfigRequest) Descriptor() ([]byte, []int) {
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ValidateConfigRequest) GetConfig() *InstanceConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+type ValidateConfigResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Field path to problem. Empty means the configuration is valid.
+	FieldErrors   map[string]string `protobuf:"bytes,1,rep,name=field_errors,json=fieldErrors,proto3" json:"field_errors,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateConfigResponse) Reset() {
+	*x = ValidateConfigResponse{}
+	mi := &file_channel_v1_channel_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateConfigResponse) ProtoMessage() {}
+
+func (x *ValidateConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_channel_v1_channel_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateConfigResponse.ProtoReflect.Descriptor instead.
+func (*ValidateConfigResponse) Descriptor() ([]byte, []int) {
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ValidateConfigResponse) GetFieldErrors() map[string]string {
+	if x != nil {
+		return x.FieldErrors
+	}
+	return nil
+}
+
 type CheckHealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ChannelId     string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
@@ -1585,7 +1674,7 @@ type CheckHealthRequest struct {
 
 func (x *CheckHealthRequest) Reset() {
 	*x = CheckHealthRequest{}
-	mi := &file_channel_v1_channel_proto_msgTypes[22]
+	mi := &file_channel_v1_channel_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1597,7 +1686,7 @@ func (x *CheckHealthRequest) String() string {
 func (*CheckHealthRequest) ProtoMessage() {}
 
 func (x *CheckHealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[22]
+	mi := &file_channel_v1_channel_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1610,7 +1699,7 @@ func (x *CheckHealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckHealthRequest.ProtoReflect.Descriptor instead.
 func (*CheckHealthRequest) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{22}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CheckHealthRequest) GetChannelId() string {
@@ -1630,7 +1719,7 @@ type CheckHealthResponse struct {
 
 func (x *CheckHealthResponse) Reset() {
 	*x = CheckHealthResponse{}
-	mi := &file_channel_v1_channel_proto_msgTypes[23]
+	mi := &file_channel_v1_channel_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1642,7 +1731,7 @@ func (x *CheckHealthResponse) String() string {
 func (*CheckHealthResponse) ProtoMessage() {}
 
 func (x *CheckHealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[23]
+	mi := &file_channel_v1_channel_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1655,7 +1744,7 @@ func (x *CheckHealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckHealthResponse.ProtoReflect.Descriptor instead.
 func (*CheckHealthResponse) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{23}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CheckHealthResponse) GetOk() bool {
@@ -1687,7 +1776,7 @@ type HandleFrameRequest struct {
 
 func (x *HandleFrameRequest) Reset() {
 	*x = HandleFrameRequest{}
-	mi := &file_channel_v1_channel_proto_msgTypes[24]
+	mi := &file_channel_v1_channel_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +1788,7 @@ func (x *HandleFrameRequest) String() string {
 func (*HandleFrameRequest) ProtoMessage() {}
 
 func (x *HandleFrameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[24]
+	mi := &file_channel_v1_channel_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +1801,7 @@ func (x *HandleFrameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleFrameRequest.ProtoReflect.Descriptor instead.
 func (*HandleFrameRequest) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{24}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HandleFrameRequest) GetChannelId() string {
@@ -1763,7 +1852,7 @@ type HandleFrameResponse struct {
 
 func (x *HandleFrameResponse) Reset() {
 	*x = HandleFrameResponse{}
-	mi := &file_channel_v1_channel_proto_msgTypes[25]
+	mi := &file_channel_v1_channel_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1775,7 +1864,7 @@ func (x *HandleFrameResponse) String() string {
 func (*HandleFrameResponse) ProtoMessage() {}
 
 func (x *HandleFrameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[25]
+	mi := &file_channel_v1_channel_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1788,7 +1877,7 @@ func (x *HandleFrameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleFrameResponse.ProtoReflect.Descriptor instead.
 func (*HandleFrameResponse) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{25}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *HandleFrameResponse) GetReplies() [][]byte {
@@ -1848,7 +1937,7 @@ type SessionStart struct {
 
 func (x *SessionStart) Reset() {
 	*x = SessionStart{}
-	mi := &file_channel_v1_channel_proto_msgTypes[26]
+	mi := &file_channel_v1_channel_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1860,7 +1949,7 @@ func (x *SessionStart) String() string {
 func (*SessionStart) ProtoMessage() {}
 
 func (x *SessionStart) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[26]
+	mi := &file_channel_v1_channel_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1873,7 +1962,7 @@ func (x *SessionStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionStart.ProtoReflect.Descriptor instead.
 func (*SessionStart) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{26}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SessionStart) GetUserId() string {
@@ -1936,7 +2025,7 @@ type SocketClose struct {
 
 func (x *SocketClose) Reset() {
 	*x = SocketClose{}
-	mi := &file_channel_v1_channel_proto_msgTypes[27]
+	mi := &file_channel_v1_channel_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2037,7 @@ func (x *SocketClose) String() string {
 func (*SocketClose) ProtoMessage() {}
 
 func (x *SocketClose) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[27]
+	mi := &file_channel_v1_channel_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2050,7 @@ func (x *SocketClose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SocketClose.ProtoReflect.Descriptor instead.
 func (*SocketClose) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{27}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SocketClose) GetCode() int32 {
@@ -1990,7 +2079,7 @@ type SequencedOutbound struct {
 
 func (x *SequencedOutbound) Reset() {
 	*x = SequencedOutbound{}
-	mi := &file_channel_v1_channel_proto_msgTypes[28]
+	mi := &file_channel_v1_channel_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2002,7 +2091,7 @@ func (x *SequencedOutbound) String() string {
 func (*SequencedOutbound) ProtoMessage() {}
 
 func (x *SequencedOutbound) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[28]
+	mi := &file_channel_v1_channel_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2015,7 +2104,7 @@ func (x *SequencedOutbound) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SequencedOutbound.ProtoReflect.Descriptor instead.
 func (*SequencedOutbound) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{28}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SequencedOutbound) GetMessage() *Outbound {
@@ -2041,7 +2130,7 @@ type RenderOutboundRequest struct {
 
 func (x *RenderOutboundRequest) Reset() {
 	*x = RenderOutboundRequest{}
-	mi := &file_channel_v1_channel_proto_msgTypes[29]
+	mi := &file_channel_v1_channel_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2053,7 +2142,7 @@ func (x *RenderOutboundRequest) String() string {
 func (*RenderOutboundRequest) ProtoMessage() {}
 
 func (x *RenderOutboundRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[29]
+	mi := &file_channel_v1_channel_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2066,7 +2155,7 @@ func (x *RenderOutboundRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderOutboundRequest.ProtoReflect.Descriptor instead.
 func (*RenderOutboundRequest) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{29}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RenderOutboundRequest) GetMessages() []*SequencedOutbound {
@@ -2087,7 +2176,7 @@ type RenderedFrame struct {
 
 func (x *RenderedFrame) Reset() {
 	*x = RenderedFrame{}
-	mi := &file_channel_v1_channel_proto_msgTypes[30]
+	mi := &file_channel_v1_channel_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2099,7 +2188,7 @@ func (x *RenderedFrame) String() string {
 func (*RenderedFrame) ProtoMessage() {}
 
 func (x *RenderedFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[30]
+	mi := &file_channel_v1_channel_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2112,7 +2201,7 @@ func (x *RenderedFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderedFrame.ProtoReflect.Descriptor instead.
 func (*RenderedFrame) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{30}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RenderedFrame) GetFrame() []byte {
@@ -2138,7 +2227,7 @@ type RenderOutboundResponse struct {
 
 func (x *RenderOutboundResponse) Reset() {
 	*x = RenderOutboundResponse{}
-	mi := &file_channel_v1_channel_proto_msgTypes[31]
+	mi := &file_channel_v1_channel_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2150,7 +2239,7 @@ func (x *RenderOutboundResponse) String() string {
 func (*RenderOutboundResponse) ProtoMessage() {}
 
 func (x *RenderOutboundResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_channel_v1_channel_proto_msgTypes[31]
+	mi := &file_channel_v1_channel_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2163,7 +2252,7 @@ func (x *RenderOutboundResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenderOutboundResponse.ProtoReflect.Descriptor instead.
 func (*RenderOutboundResponse) Descriptor() ([]byte, []int) {
-	return file_channel_v1_channel_proto_rawDescGZIP(), []int{31}
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RenderOutboundResponse) GetFrames() []*RenderedFrame {
@@ -2315,7 +2404,14 @@ const file_channel_v1_channel_proto_rawDesc = "" +
 	"providerId\x127\n" +
 	"\x05error\x18\x03 \x01(\v2!.switchboard.channel.v1.SendErrorR\x05error\"L\n" +
 	"\fSendResponse\x12<\n" +
-	"\aresults\x18\x01 \x03(\v2\".switchboard.channel.v1.SendResultR\aresults\"3\n" +
+	"\aresults\x18\x01 \x03(\v2\".switchboard.channel.v1.SendResultR\aresults\"W\n" +
+	"\x15ValidateConfigRequest\x12>\n" +
+	"\x06config\x18\x01 \x01(\v2&.switchboard.channel.v1.InstanceConfigR\x06config\"\xbc\x01\n" +
+	"\x16ValidateConfigResponse\x12b\n" +
+	"\ffield_errors\x18\x01 \x03(\v2?.switchboard.channel.v1.ValidateConfigResponse.FieldErrorsEntryR\vfieldErrors\x1a>\n" +
+	"\x10FieldErrorsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"3\n" +
 	"\x12CheckHealthRequest\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\tR\tchannelId\"=\n" +
@@ -2363,7 +2459,7 @@ const file_channel_v1_channel_proto_rawDesc = "" +
 	"\x14ERROR_KIND_TRANSIENT\x10\x01\x12\x1b\n" +
 	"\x17ERROR_KIND_RATE_LIMITED\x10\x02\x12\x18\n" +
 	"\x14ERROR_KIND_PERMANENT\x10\x03\x12\x13\n" +
-	"\x0fERROR_KIND_AUTH\x10\x042\xca\x05\n" +
+	"\x0fERROR_KIND_AUTH\x10\x042\xbb\x06\n" +
 	"\x0eChannelService\x12]\n" +
 	"\bDescribe\x12'.switchboard.channel.v1.DescribeRequest\x1a(.switchboard.channel.v1.DescribeResponse\x12`\n" +
 	"\tConfigure\x12(.switchboard.channel.v1.ConfigureRequest\x1a).switchboard.channel.v1.ConfigureResponse\x12c\n" +
@@ -2372,7 +2468,8 @@ const file_channel_v1_channel_proto_rawDesc = "" +
 	"\x04Send\x12#.switchboard.channel.v1.SendRequest\x1a$.switchboard.channel.v1.SendResponse\x12f\n" +
 	"\vCheckHealth\x12*.switchboard.channel.v1.CheckHealthRequest\x1a+.switchboard.channel.v1.CheckHealthResponse\x12f\n" +
 	"\vHandleFrame\x12*.switchboard.channel.v1.HandleFrameRequest\x1a+.switchboard.channel.v1.HandleFrameResponse\x12o\n" +
-	"\x0eRenderOutbound\x12-.switchboard.channel.v1.RenderOutboundRequest\x1a..switchboard.channel.v1.RenderOutboundResponseBFZDgithub.com/switchboard-gw/switchboard/sdk/proto/channel/v1;channelv1b\x06proto3"
+	"\x0eRenderOutbound\x12-.switchboard.channel.v1.RenderOutboundRequest\x1a..switchboard.channel.v1.RenderOutboundResponse\x12o\n" +
+	"\x0eValidateConfig\x12-.switchboard.channel.v1.ValidateConfigRequest\x1a..switchboard.channel.v1.ValidateConfigResponseBFZDgithub.com/switchboard-gw/switchboard/sdk/proto/channel/v1;channelv1b\x06proto3"
 
 var (
 	file_channel_v1_channel_proto_rawDescOnce sync.Once
@@ -2387,7 +2484,7 @@ func file_channel_v1_channel_proto_rawDescGZIP() []byte {
 }
 
 var file_channel_v1_channel_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_channel_v1_channel_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_channel_v1_channel_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_channel_v1_channel_proto_goTypes = []any{
 	(ErrorKind)(0),                 // 0: switchboard.channel.v1.ErrorKind
 	(*DescribeRequest)(nil),        // 1: switchboard.channel.v1.DescribeRequest
@@ -2412,84 +2509,91 @@ var file_channel_v1_channel_proto_goTypes = []any{
 	(*SendError)(nil),              // 20: switchboard.channel.v1.SendError
 	(*SendResult)(nil),             // 21: switchboard.channel.v1.SendResult
 	(*SendResponse)(nil),           // 22: switchboard.channel.v1.SendResponse
-	(*CheckHealthRequest)(nil),     // 23: switchboard.channel.v1.CheckHealthRequest
-	(*CheckHealthResponse)(nil),    // 24: switchboard.channel.v1.CheckHealthResponse
-	(*HandleFrameRequest)(nil),     // 25: switchboard.channel.v1.HandleFrameRequest
-	(*HandleFrameResponse)(nil),    // 26: switchboard.channel.v1.HandleFrameResponse
-	(*SessionStart)(nil),           // 27: switchboard.channel.v1.SessionStart
-	(*SocketClose)(nil),            // 28: switchboard.channel.v1.SocketClose
-	(*SequencedOutbound)(nil),      // 29: switchboard.channel.v1.SequencedOutbound
-	(*RenderOutboundRequest)(nil),  // 30: switchboard.channel.v1.RenderOutboundRequest
-	(*RenderedFrame)(nil),          // 31: switchboard.channel.v1.RenderedFrame
-	(*RenderOutboundResponse)(nil), // 32: switchboard.channel.v1.RenderOutboundResponse
-	nil,                            // 33: switchboard.channel.v1.InstanceConfig.SecretsEntry
-	nil,                            // 34: switchboard.channel.v1.ConfigureResponse.FieldErrorsEntry
-	nil,                            // 35: switchboard.channel.v1.HandleHTTPRequest.HeaderEntry
-	nil,                            // 36: switchboard.channel.v1.HandleHTTPResponse.HeaderEntry
-	nil,                            // 37: switchboard.channel.v1.Content.MetadataEntry
-	nil,                            // 38: switchboard.channel.v1.Event.ProfileEntry
-	nil,                            // 39: switchboard.channel.v1.SessionStart.ProfileEntry
-	(*durationpb.Duration)(nil),    // 40: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),  // 41: google.protobuf.Timestamp
+	(*ValidateConfigRequest)(nil),  // 23: switchboard.channel.v1.ValidateConfigRequest
+	(*ValidateConfigResponse)(nil), // 24: switchboard.channel.v1.ValidateConfigResponse
+	(*CheckHealthRequest)(nil),     // 25: switchboard.channel.v1.CheckHealthRequest
+	(*CheckHealthResponse)(nil),    // 26: switchboard.channel.v1.CheckHealthResponse
+	(*HandleFrameRequest)(nil),     // 27: switchboard.channel.v1.HandleFrameRequest
+	(*HandleFrameResponse)(nil),    // 28: switchboard.channel.v1.HandleFrameResponse
+	(*SessionStart)(nil),           // 29: switchboard.channel.v1.SessionStart
+	(*SocketClose)(nil),            // 30: switchboard.channel.v1.SocketClose
+	(*SequencedOutbound)(nil),      // 31: switchboard.channel.v1.SequencedOutbound
+	(*RenderOutboundRequest)(nil),  // 32: switchboard.channel.v1.RenderOutboundRequest
+	(*RenderedFrame)(nil),          // 33: switchboard.channel.v1.RenderedFrame
+	(*RenderOutboundResponse)(nil), // 34: switchboard.channel.v1.RenderOutboundResponse
+	nil,                            // 35: switchboard.channel.v1.InstanceConfig.SecretsEntry
+	nil,                            // 36: switchboard.channel.v1.ConfigureResponse.FieldErrorsEntry
+	nil,                            // 37: switchboard.channel.v1.HandleHTTPRequest.HeaderEntry
+	nil,                            // 38: switchboard.channel.v1.HandleHTTPResponse.HeaderEntry
+	nil,                            // 39: switchboard.channel.v1.Content.MetadataEntry
+	nil,                            // 40: switchboard.channel.v1.Event.ProfileEntry
+	nil,                            // 41: switchboard.channel.v1.ValidateConfigResponse.FieldErrorsEntry
+	nil,                            // 42: switchboard.channel.v1.SessionStart.ProfileEntry
+	(*durationpb.Duration)(nil),    // 43: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),  // 44: google.protobuf.Timestamp
 }
 var file_channel_v1_channel_proto_depIdxs = []int32{
 	3,  // 0: switchboard.channel.v1.DescribeResponse.capabilities:type_name -> switchboard.channel.v1.Capabilities
 	5,  // 1: switchboard.channel.v1.DescribeResponse.rate_limits:type_name -> switchboard.channel.v1.RateLimits
-	40, // 2: switchboard.channel.v1.Rate.per:type_name -> google.protobuf.Duration
+	43, // 2: switchboard.channel.v1.Rate.per:type_name -> google.protobuf.Duration
 	4,  // 3: switchboard.channel.v1.RateLimits.global:type_name -> switchboard.channel.v1.Rate
 	4,  // 4: switchboard.channel.v1.RateLimits.per_recipient:type_name -> switchboard.channel.v1.Rate
-	33, // 5: switchboard.channel.v1.InstanceConfig.secrets:type_name -> switchboard.channel.v1.InstanceConfig.SecretsEntry
+	35, // 5: switchboard.channel.v1.InstanceConfig.secrets:type_name -> switchboard.channel.v1.InstanceConfig.SecretsEntry
 	6,  // 6: switchboard.channel.v1.ConfigureRequest.config:type_name -> switchboard.channel.v1.InstanceConfig
-	34, // 7: switchboard.channel.v1.ConfigureResponse.field_errors:type_name -> switchboard.channel.v1.ConfigureResponse.FieldErrorsEntry
-	35, // 8: switchboard.channel.v1.HandleHTTPRequest.header:type_name -> switchboard.channel.v1.HandleHTTPRequest.HeaderEntry
-	41, // 9: switchboard.channel.v1.HandleHTTPRequest.received:type_name -> google.protobuf.Timestamp
-	36, // 10: switchboard.channel.v1.HandleHTTPResponse.header:type_name -> switchboard.channel.v1.HandleHTTPResponse.HeaderEntry
+	36, // 7: switchboard.channel.v1.ConfigureResponse.field_errors:type_name -> switchboard.channel.v1.ConfigureResponse.FieldErrorsEntry
+	37, // 8: switchboard.channel.v1.HandleHTTPRequest.header:type_name -> switchboard.channel.v1.HandleHTTPRequest.HeaderEntry
+	44, // 9: switchboard.channel.v1.HandleHTTPRequest.received:type_name -> google.protobuf.Timestamp
+	38, // 10: switchboard.channel.v1.HandleHTTPResponse.header:type_name -> switchboard.channel.v1.HandleHTTPResponse.HeaderEntry
 	17, // 11: switchboard.channel.v1.HandleHTTPResponse.events:type_name -> switchboard.channel.v1.Event
 	12, // 12: switchboard.channel.v1.Card.buttons:type_name -> switchboard.channel.v1.Button
 	12, // 13: switchboard.channel.v1.Content.buttons:type_name -> switchboard.channel.v1.Button
 	13, // 14: switchboard.channel.v1.Content.media:type_name -> switchboard.channel.v1.Media
 	14, // 15: switchboard.channel.v1.Content.cards:type_name -> switchboard.channel.v1.Card
-	37, // 16: switchboard.channel.v1.Content.metadata:type_name -> switchboard.channel.v1.Content.MetadataEntry
+	39, // 16: switchboard.channel.v1.Content.metadata:type_name -> switchboard.channel.v1.Content.MetadataEntry
 	15, // 17: switchboard.channel.v1.Event.content:type_name -> switchboard.channel.v1.Content
-	38, // 18: switchboard.channel.v1.Event.profile:type_name -> switchboard.channel.v1.Event.ProfileEntry
+	40, // 18: switchboard.channel.v1.Event.profile:type_name -> switchboard.channel.v1.Event.ProfileEntry
 	16, // 19: switchboard.channel.v1.Event.status:type_name -> switchboard.channel.v1.DeliveryStatus
-	41, // 20: switchboard.channel.v1.Event.time:type_name -> google.protobuf.Timestamp
+	44, // 20: switchboard.channel.v1.Event.time:type_name -> google.protobuf.Timestamp
 	15, // 21: switchboard.channel.v1.Outbound.content:type_name -> switchboard.channel.v1.Content
 	18, // 22: switchboard.channel.v1.SendRequest.messages:type_name -> switchboard.channel.v1.Outbound
 	0,  // 23: switchboard.channel.v1.SendError.kind:type_name -> switchboard.channel.v1.ErrorKind
-	40, // 24: switchboard.channel.v1.SendError.retry_after:type_name -> google.protobuf.Duration
+	43, // 24: switchboard.channel.v1.SendError.retry_after:type_name -> google.protobuf.Duration
 	20, // 25: switchboard.channel.v1.SendResult.error:type_name -> switchboard.channel.v1.SendError
 	21, // 26: switchboard.channel.v1.SendResponse.results:type_name -> switchboard.channel.v1.SendResult
-	41, // 27: switchboard.channel.v1.HandleFrameRequest.received:type_name -> google.protobuf.Timestamp
-	17, // 28: switchboard.channel.v1.HandleFrameResponse.events:type_name -> switchboard.channel.v1.Event
-	27, // 29: switchboard.channel.v1.HandleFrameResponse.start:type_name -> switchboard.channel.v1.SessionStart
-	28, // 30: switchboard.channel.v1.HandleFrameResponse.close:type_name -> switchboard.channel.v1.SocketClose
-	39, // 31: switchboard.channel.v1.SessionStart.profile:type_name -> switchboard.channel.v1.SessionStart.ProfileEntry
-	18, // 32: switchboard.channel.v1.SequencedOutbound.message:type_name -> switchboard.channel.v1.Outbound
-	29, // 33: switchboard.channel.v1.RenderOutboundRequest.messages:type_name -> switchboard.channel.v1.SequencedOutbound
-	20, // 34: switchboard.channel.v1.RenderedFrame.error:type_name -> switchboard.channel.v1.SendError
-	31, // 35: switchboard.channel.v1.RenderOutboundResponse.frames:type_name -> switchboard.channel.v1.RenderedFrame
-	9,  // 36: switchboard.channel.v1.HandleHTTPRequest.HeaderEntry.value:type_name -> switchboard.channel.v1.HeaderValues
-	9,  // 37: switchboard.channel.v1.HandleHTTPResponse.HeaderEntry.value:type_name -> switchboard.channel.v1.HeaderValues
-	1,  // 38: switchboard.channel.v1.ChannelService.Describe:input_type -> switchboard.channel.v1.DescribeRequest
-	7,  // 39: switchboard.channel.v1.ChannelService.Configure:input_type -> switchboard.channel.v1.ConfigureRequest
-	10, // 40: switchboard.channel.v1.ChannelService.HandleHTTP:input_type -> switchboard.channel.v1.HandleHTTPRequest
-	19, // 41: switchboard.channel.v1.ChannelService.Send:input_type -> switchboard.channel.v1.SendRequest
-	23, // 42: switchboard.channel.v1.ChannelService.CheckHealth:input_type -> switchboard.channel.v1.CheckHealthRequest
-	25, // 43: switchboard.channel.v1.ChannelService.HandleFrame:input_type -> switchboard.channel.v1.HandleFrameRequest
-	30, // 44: switchboard.channel.v1.ChannelService.RenderOutbound:input_type -> switchboard.channel.v1.RenderOutboundRequest
-	2,  // 45: switchboard.channel.v1.ChannelService.Describe:output_type -> switchboard.channel.v1.DescribeResponse
-	8,  // 46: switchboard.channel.v1.ChannelService.Configure:output_type -> switchboard.channel.v1.ConfigureResponse
-	11, // 47: switchboard.channel.v1.ChannelService.HandleHTTP:output_type -> switchboard.channel.v1.HandleHTTPResponse
-	22, // 48: switchboard.channel.v1.ChannelService.Send:output_type -> switchboard.channel.v1.SendResponse
-	24, // 49: switchboard.channel.v1.ChannelService.CheckHealth:output_type -> switchboard.channel.v1.CheckHealthResponse
-	26, // 50: switchboard.channel.v1.ChannelService.HandleFrame:output_type -> switchboard.channel.v1.HandleFrameResponse
-	32, // 51: switchboard.channel.v1.ChannelService.RenderOutbound:output_type -> switchboard.channel.v1.RenderOutboundResponse
-	45, // [45:52] is the sub-list for method output_type
-	38, // [38:45] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	6,  // 27: switchboard.channel.v1.ValidateConfigRequest.config:type_name -> switchboard.channel.v1.InstanceConfig
+	41, // 28: switchboard.channel.v1.ValidateConfigResponse.field_errors:type_name -> switchboard.channel.v1.ValidateConfigResponse.FieldErrorsEntry
+	44, // 29: switchboard.channel.v1.HandleFrameRequest.received:type_name -> google.protobuf.Timestamp
+	17, // 30: switchboard.channel.v1.HandleFrameResponse.events:type_name -> switchboard.channel.v1.Event
+	29, // 31: switchboard.channel.v1.HandleFrameResponse.start:type_name -> switchboard.channel.v1.SessionStart
+	30, // 32: switchboard.channel.v1.HandleFrameResponse.close:type_name -> switchboard.channel.v1.SocketClose
+	42, // 33: switchboard.channel.v1.SessionStart.profile:type_name -> switchboard.channel.v1.SessionStart.ProfileEntry
+	18, // 34: switchboard.channel.v1.SequencedOutbound.message:type_name -> switchboard.channel.v1.Outbound
+	31, // 35: switchboard.channel.v1.RenderOutboundRequest.messages:type_name -> switchboard.channel.v1.SequencedOutbound
+	20, // 36: switchboard.channel.v1.RenderedFrame.error:type_name -> switchboard.channel.v1.SendError
+	33, // 37: switchboard.channel.v1.RenderOutboundResponse.frames:type_name -> switchboard.channel.v1.RenderedFrame
+	9,  // 38: switchboard.channel.v1.HandleHTTPRequest.HeaderEntry.value:type_name -> switchboard.channel.v1.HeaderValues
+	9,  // 39: switchboard.channel.v1.HandleHTTPResponse.HeaderEntry.value:type_name -> switchboard.channel.v1.HeaderValues
+	1,  // 40: switchboard.channel.v1.ChannelService.Describe:input_type -> switchboard.channel.v1.DescribeRequest
+	7,  // 41: switchboard.channel.v1.ChannelService.Configure:input_type -> switchboard.channel.v1.ConfigureRequest
+	10, // 42: switchboard.channel.v1.ChannelService.HandleHTTP:input_type -> switchboard.channel.v1.HandleHTTPRequest
+	19, // 43: switchboard.channel.v1.ChannelService.Send:input_type -> switchboard.channel.v1.SendRequest
+	25, // 44: switchboard.channel.v1.ChannelService.CheckHealth:input_type -> switchboard.channel.v1.CheckHealthRequest
+	27, // 45: switchboard.channel.v1.ChannelService.HandleFrame:input_type -> switchboard.channel.v1.HandleFrameRequest
+	32, // 46: switchboard.channel.v1.ChannelService.RenderOutbound:input_type -> switchboard.channel.v1.RenderOutboundRequest
+	23, // 47: switchboard.channel.v1.ChannelService.ValidateConfig:input_type -> switchboard.channel.v1.ValidateConfigRequest
+	2,  // 48: switchboard.channel.v1.ChannelService.Describe:output_type -> switchboard.channel.v1.DescribeResponse
+	8,  // 49: switchboard.channel.v1.ChannelService.Configure:output_type -> switchboard.channel.v1.ConfigureResponse
+	11, // 50: switchboard.channel.v1.ChannelService.HandleHTTP:output_type -> switchboard.channel.v1.HandleHTTPResponse
+	22, // 51: switchboard.channel.v1.ChannelService.Send:output_type -> switchboard.channel.v1.SendResponse
+	26, // 52: switchboard.channel.v1.ChannelService.CheckHealth:output_type -> switchboard.channel.v1.CheckHealthResponse
+	28, // 53: switchboard.channel.v1.ChannelService.HandleFrame:output_type -> switchboard.channel.v1.HandleFrameResponse
+	34, // 54: switchboard.channel.v1.ChannelService.RenderOutbound:output_type -> switchboard.channel.v1.RenderOutboundResponse
+	24, // 55: switchboard.channel.v1.ChannelService.ValidateConfig:output_type -> switchboard.channel.v1.ValidateConfigResponse
+	48, // [48:56] is the sub-list for method output_type
+	40, // [40:48] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_channel_v1_channel_proto_init() }
@@ -2503,7 +2607,7 @@ func file_channel_v1_channel_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_channel_v1_channel_proto_rawDesc), len(file_channel_v1_channel_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   39,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

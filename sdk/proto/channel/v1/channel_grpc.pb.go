@@ -38,6 +38,7 @@ const (
 	ChannelService_CheckHealth_FullMethodName    = "/switchboard.channel.v1.ChannelService/CheckHealth"
 	ChannelService_HandleFrame_FullMethodName    = "/switchboard.channel.v1.ChannelService/HandleFrame"
 	ChannelService_RenderOutbound_FullMethodName = "/switchboard.channel.v1.ChannelService/RenderOutbound"
+	ChannelService_ValidateConfig_FullMethodName = "/switchboard.channel.v1.ChannelService/ValidateConfig"
 )
 
 // ChannelServiceClient is the client API for ChannelService service.
@@ -71,6 +72,12 @@ type ChannelServiceClient interface {
 	// the gateway gave it, into websocket frames: exactly one result per
 	// message, in request order. Optional, like HandleFrame.
 	RenderOutbound(ctx context.Context, in *RenderOutboundRequest, opts ...grpc.CallOption) (*RenderOutboundResponse, error)
+	// ValidateConfig checks one channel instance's configuration as Configure
+	// would, without installing it (the gateway asks before it stores a
+	// channel). Invalid configuration is an OK response with field_errors
+	// set. Optional: codes.Unimplemented means the plugin cannot validate
+	// apart from installing, and the configuration is accepted unchecked.
+	ValidateConfig(ctx context.Context, in *ValidateConfigRequest, opts ...grpc.CallOption) (*ValidateConfigResponse, error)
 }
 
 type channelServiceClient struct {
@@ -151,6 +158,16 @@ func (c *channelServiceClient) RenderOutbound(ctx context.Context, in *RenderOut
 	return out, nil
 }
 
+func (c *channelServiceClient) ValidateConfig(ctx context.Context, in *ValidateConfigRequest, opts ...grpc.CallOption) (*ValidateConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ValidateConfigResponse)
+	err := c.cc.Invoke(ctx, ChannelService_ValidateConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ChannelServiceServer is the server API for ChannelService service.
 // All implementations must embed UnimplementedChannelServiceServer
 // for forward compatibility.
@@ -182,6 +199,12 @@ type ChannelServiceServer interface {
 	// the gateway gave it, into websocket frames: exactly one result per
 	// message, in request order. Optional, like HandleFrame.
 	RenderOutbound(context.Context, *RenderOutboundRequest) (*RenderOutboundResponse, error)
+	// ValidateConfig checks one channel instance's configuration as Configure
+	// would, without installing it (the gateway asks before it stores a
+	// channel). Invalid configuration is an OK response with field_errors
+	// set. Optional: codes.Unimplemented means the plugin cannot validate
+	// apart from installing, and the configuration is accepted unchecked.
+	ValidateConfig(context.Context, *ValidateConfigRequest) (*ValidateConfigResponse, error)
 	mustEmbedUnimplementedChannelServiceServer()
 }
 
@@ -212,6 +235,9 @@ func (UnimplementedChannelServiceServer) HandleFrame(context.Context, *HandleFra
 }
 func (UnimplementedChannelServiceServer) RenderOutbound(context.Context, *RenderOutboundRequest) (*RenderOutboundResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RenderOutbound not implemented")
+}
+func (UnimplementedChannelServiceServer) ValidateConfig(context.Context, *ValidateConfigRequest) (*ValidateConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ValidateConfig not implemented")
 }
 func (UnimplementedChannelServiceServer) mustEmbedUnimplementedChannelServiceServer() {}
 func (UnimplementedChannelServiceServer) testEmbeddedByValue()                        {}
@@ -360,6 +386,24 @@ func _ChannelService_RenderOutbound_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ChannelService_ValidateConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ValidateConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChannelServiceServer).ValidateConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChannelService_ValidateConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChannelServiceServer).ValidateConfig(ctx, req.(*ValidateConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ChannelService_ServiceDesc is the grpc.ServiceDesc for ChannelService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -394,6 +438,10 @@ var ChannelService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RenderOutbound",
 			Handler:    _ChannelService_RenderOutbound_Handler,
+		},
+		{
+			MethodName: "ValidateConfig",
+			Handler:    _ChannelService_ValidateConfig_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
