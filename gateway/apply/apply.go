@@ -86,8 +86,25 @@ type Options struct {
 	DryRun bool
 	// Out receives one line per change.
 	Out io.Writer
-	Now func() time.Time
+	// Channels asks each channel's plugin to validate its configuration
+	// before anything is written; nil skips the check (the gateway still
+	// reports a bad configuration when it configures the channel).
+	Channels ChannelValidator
+	Now      func() time.Time
 }
+
+// ChannelValidator checks a channel's configuration with its plugin
+// without installing it (sdk.ConfigValidator). ValidateChannel returns a
+// *sdk.ConfigError naming the bad fields, an error wrapping
+// ErrNotValidated when the plugin cannot say (it is not installed here,
+// or has no ValidateConfig), or another error.
+type ChannelValidator interface {
+	ValidateChannel(ctx context.Context, ch store.Channel, secrets map[string]string) error
+}
+
+// ErrNotValidated is wrapped by a ChannelValidator that could not check a
+// channel: apply goes on and says so.
+var ErrNotValidated = errors.New("configuration not checked")
 
 var (
 	idPattern   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -170,7 +187,7 @@ func Apply(ctx context.Context, st Store, files []File, opts Options) error {
 	if opts.LookupEnv == nil {
 		opts.LookupEnv = os.LookupEnv
 	}
-	plans, probs := plan(files, opts)
+	plans, probs := plan(ctx, files, opts)
 	if len(probs) > 0 {
 		return probs
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/switchboard-gw/switchboard/gateway/apply"
 	"github.com/switchboard-gw/switchboard/gateway/store"
 	"github.com/switchboard-gw/switchboard/gateway/store/sqlstore"
+	"github.com/switchboard-gw/switchboard/sdk"
 )
 
 // testBots stands in for package bot: a bot is valid when it has a name and
@@ -200,5 +201,48 @@ func TestApplyDryRunWritesNothing(t *testing.T) {
 	}
 	if _, err := st.GetWorkspace(context.Background(), "acme"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatal(fmt.Errorf("dry run wrote the workspace: %w", err))
+	}
+}
+
+// validator answers for each channel what its test case says.
+type validator map[string]error
+
+func (v validator) ValidateChannel(_ context.Context, ch store.Channel, secrets map[string]string) error {
+	if ch.Type != "webhook" || secrets["signing_secret"] == "" {
+		return fmt.Errorf("unexpected channel %+v", ch)
+	}
+	return v[ch.Name]
+}
+
+// TestApplyAsksPluginsToValidateChannels: with a ChannelValidator, a
+// channel its plugin refuses is a problem per field at the channel's
+// line and nothing is written; a plugin that cannot say is noted and the
+// channel applied.
+func TestApplyAsksPluginsToValidateChannels(t *testing.T) {
+	st := sqlstore.OpenTest(t)
+	files, err := apply.ReadFiles([]string{write(t, demo)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := func(v validator, out *bytes.Buffer) apply.Options {
+		return apply.Options{Bots: testBots, Out: out, Channels: v,
+			LookupEnv: env(map[string]string{"SINK_URL": "ftp://x", "HOOK_SECRET": "whsec_dGVzdHNlY3JldHRlc3RzZWNyZXQ="})}
+	}
+	var out bytes.Buffer
+	err = apply.Apply(context.Background(), st, files, opts(validator{"hook": &sdk.ConfigError{Fields: map[string]string{
+		"url": "must be an absolute http or https URL", "timeout": "must be a duration"}}}, &out))
+	var probs apply.Problems
+	if !errors.As(err, &probs) || len(probs) != 2 ||
+		!strings.HasSuffix(probs[0], "res.yaml:9: channels[0]: the webhook plugin refuses the configuration: timeout: must be a duration") ||
+		!strings.HasSuffix(probs[1], "res.yaml:9: channels[0]: the webhook plugin refuses the configuration: url: must be an absolute http or https URL") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := st.GetWorkspace(context.Background(), "acme"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused apply wrote the workspace: %v", err)
+	}
+	out.Reset()
+	err = apply.Apply(context.Background(), st, files, opts(validator{"hook": fmt.Errorf("%w: no webhook plugin", apply.ErrNotValidated)}, &out))
+	if err != nil || !strings.Contains(out.String(), "channel hook: configuration not checked: no webhook plugin\n") {
+		t.Fatalf("unvalidated channel: %v\n%s", err, out.String())
 	}
 }

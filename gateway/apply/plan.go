@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/switchboard-gw/switchboard/gateway/store"
+	"github.com/switchboard-gw/switchboard/sdk"
 )
 
 // filePlan is one file validated and ready to write.
@@ -30,7 +33,7 @@ type personPlan struct {
 }
 
 // plan validates every file and collects all problems.
-func plan(files []File, opts Options) ([]filePlan, Problems) {
+func plan(ctx context.Context, files []File, opts Options) ([]filePlan, Problems) {
 	var probs Problems
 	var plans []filePlan
 	seenWS := map[string]string{}
@@ -105,11 +108,14 @@ func plan(files []File, opts Options) ([]filePlan, Problems) {
 				secrets[k] = ev
 			}
 			enabled := c.Enabled == nil || *c.Enabled
-			p.channels = append(p.channels, channelPlan{
-				ch:      store.Channel{ID: c.ID, WorkspaceID: ws, Name: c.Name, Type: c.Type, Config: cfg, Enabled: enabled},
-				botName: c.Bot,
-				secrets: secrets,
-			})
+			ch := store.Channel{ID: c.ID, WorkspaceID: ws, Name: c.Name, Type: c.Type, Config: cfg, Enabled: enabled}
+			if problems := validateChannel(ctx, opts, ch, secrets); len(problems) > 0 {
+				for _, pr := range problems {
+					bad("channels", i, "%s", pr)
+				}
+				continue
+			}
+			p.channels = append(p.channels, channelPlan{ch: ch, botName: c.Bot, secrets: secrets})
 		}
 		personIDs := map[string]bool{}
 		for i, ps := range d.People {
@@ -135,6 +141,31 @@ func plan(files []File, opts Options) ([]filePlan, Problems) {
 		plans = append(plans, p)
 	}
 	return plans, probs
+}
+
+// validateChannel asks the channel's plugin about its configuration and
+// returns one problem per bad field; a plugin that cannot say is noted in
+// the output and the channel is accepted.
+func validateChannel(ctx context.Context, opts Options, ch store.Channel, secrets map[string]string) []string {
+	if opts.Channels == nil {
+		return nil
+	}
+	err := opts.Channels.ValidateChannel(ctx, ch, secrets)
+	var ce *sdk.ConfigError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ce):
+		var out []string
+		for _, f := range slices.Sorted(maps.Keys(ce.Fields)) {
+			out = append(out, fmt.Sprintf("the %s plugin refuses the configuration: %s: %s", ch.Type, f, ce.Fields[f]))
+		}
+		return out
+	case errors.Is(err, ErrNotValidated):
+		fmt.Fprintf(opts.Out, "channel %s: %v\n", ch.Name, err)
+		return nil
+	}
+	return []string{fmt.Sprintf("checking the configuration with the %s plugin: %v", ch.Type, err)}
 }
 
 // expandConfig resolves ${VAR} references in string values and returns the

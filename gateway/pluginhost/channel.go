@@ -20,8 +20,9 @@ type channel struct {
 }
 
 var (
-	_ sdk.Channel       = (*channel)(nil)
-	_ sdk.HealthChecker = (*channel)(nil)
+	_ sdk.Channel         = (*channel)(nil)
+	_ sdk.HealthChecker   = (*channel)(nil)
+	_ sdk.ConfigValidator = (*channel)(nil)
 )
 
 // call runs fn against the running plugin. A call cut off because the
@@ -64,6 +65,13 @@ func (c *channel) Configure(ctx context.Context, cfg sdk.InstanceConfig) error {
 		c.s.setInstance(cfg.ChannelID, err)
 		return struct{}{}, err
 	})
+	return err
+}
+
+// ValidateConfig checks cfg without installing it; a plugin built
+// against an sdk without the RPC answers grpcplugin.ErrCannotValidate.
+func (c *channel) ValidateConfig(ctx context.Context, cfg sdk.InstanceConfig) error {
+	_, err := call(ctx, c, func(ch *grpcplugin.Client) (struct{}, error) { return struct{}{}, ch.ValidateConfig(ctx, cfg) })
 	return err
 }
 

@@ -237,11 +237,17 @@ func (s *Service) InstanceSecrets(ch store.Channel, secrets map[string]string) m
 	if d, ok := s.opts.Plugins.Describe(ch.Type); !ok || !d.Capabilities.Websocket {
 		return secrets
 	}
+	return WithSessionKey(s.opts.SecretKey, ch.ID, secrets)
+}
+
+// WithSessionKey returns a websocket channel's secrets with the session
+// key the gateway gives its plugin added.
+func WithSessionKey(secretKey, channelID string, secrets map[string]string) map[string]string {
 	out := maps.Clone(secrets)
 	if out == nil {
 		out = map[string]string{}
 	}
-	out[sdk.SecretSessionKey] = SessionKey(s.opts.SecretKey, ch.ID)
+	out[sdk.SecretSessionKey] = SessionKey(secretKey, channelID)
 	return out
 }
 
