@@ -25,7 +25,7 @@ type SegmentGetter interface {
 // read and sized once. Problems are 422 FieldErrors that name the segment.
 func CheckFilter(ctx context.Context, st SegmentGetter, workspaceID string, f *store.Filter, pointer string, lim FilterLimits) error {
 	lim.defaults()
-	x := &expander{st: st, ws: workspaceID, lim: lim, memo: map[int64]size{}, visiting: map[int64]bool{}}
+	x := &expander{st: st, ws: workspaceID, lim: lim, root: pointer, memo: map[int64]size{}, visiting: map[int64]bool{}}
 	total, err := x.top(ctx, f, pointer)
 	if err == nil && x.culprit != nil {
 		err = x.culprit
@@ -63,6 +63,7 @@ type expander struct {
 	st       SegmentGetter
 	ws       string
 	lim      FilterLimits
+	root     string // the checked filter's pointer, where unknown segments and cycles are reported
 	memo     map[int64]size
 	visiting map[int64]bool
 	// culprit is the first segment named by the checked filter whose own
@@ -92,7 +93,7 @@ func (x *expander) top(ctx context.Context, f *store.Filter, ptr string) (size, 
 		s, err := x.top(ctx, f.Not, ptr+"/not")
 		return s.nest(), err
 	case f.Segment != nil:
-		s, err := x.segment(ctx, f.Segment.ID, ptr+"/segment")
+		s, err := x.segment(ctx, f.Segment.ID)
 		if err == nil && x.culprit == nil {
 			if over := x.lim.over(f.Segment.ID, s); over != nil {
 				x.culprit = &FieldError{Status: http.StatusUnprocessableEntity, Code: "filter_too_large", Pointer: ptr + "/segment",
@@ -101,22 +102,22 @@ func (x *expander) top(ctx context.Context, f *store.Filter, ptr string) (size, 
 		}
 		return s, err
 	}
-	return x.size(ctx, f, ptr)
+	return x.size(ctx, f)
 }
 
-// size sizes a filter inside a segment; errors point at the reference
-// in the checked filter (ptr), the only place the caller can see.
-func (x *expander) size(ctx context.Context, f *store.Filter, ptr string) (size, error) {
+// size sizes a filter without tracking pointers: errors point at the
+// checked filter, the only place the caller can see.
+func (x *expander) size(ctx context.Context, f *store.Filter) (size, error) {
 	var s size
 	for i := range f.And {
-		sub, err := x.size(ctx, &f.And[i], ptr)
+		sub, err := x.size(ctx, &f.And[i])
 		if err != nil {
 			return size{}, err
 		}
 		s = s.join(sub)
 	}
 	for i := range f.Or {
-		sub, err := x.size(ctx, &f.Or[i], ptr)
+		sub, err := x.size(ctx, &f.Or[i])
 		if err != nil {
 			return size{}, err
 		}
@@ -126,27 +127,27 @@ func (x *expander) size(ctx context.Context, f *store.Filter, ptr string) (size,
 	case len(f.And) > 0 || len(f.Or) > 0:
 		return s.nest(), nil
 	case f.Not != nil:
-		sub, err := x.size(ctx, f.Not, ptr)
+		sub, err := x.size(ctx, f.Not)
 		return sub.nest(), err
 	case f.Segment != nil:
-		return x.segment(ctx, f.Segment.ID, ptr)
+		return x.segment(ctx, f.Segment.ID)
 	}
 	return size{conditions: 1, depth: 1}, nil
 }
 
 // segment sizes a segment: a manual one is one condition, one defined by
 // a filter is that filter's size, one level deeper.
-func (x *expander) segment(ctx context.Context, id int64, ptr string) (size, error) {
+func (x *expander) segment(ctx context.Context, id int64) (size, error) {
 	if s, ok := x.memo[id]; ok {
 		return s, nil
 	}
 	if x.visiting[id] {
-		return size{}, &FieldError{Status: http.StatusUnprocessableEntity, Code: "segment_cycle", Pointer: ptr,
+		return size{}, &FieldError{Status: http.StatusUnprocessableEntity, Code: "segment_cycle", Pointer: x.root,
 			Detail: fmt.Sprintf("segment %d includes itself", id)}
 	}
 	sg, err := x.st.GetSegment(ctx, x.ws, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return size{}, &FieldError{Status: http.StatusUnprocessableEntity, Code: "unknown_segment", Pointer: ptr,
+		return size{}, &FieldError{Status: http.StatusUnprocessableEntity, Code: "unknown_segment", Pointer: x.root,
 			Detail: fmt.Sprintf("unknown segment %d", id)}
 	}
 	if err != nil {
@@ -155,7 +156,7 @@ func (x *expander) segment(ctx context.Context, id int64, ptr string) (size, err
 	s := size{conditions: 1, depth: 1}
 	if sg.Filter != nil {
 		x.visiting[id] = true
-		s, err = x.size(ctx, sg.Filter, ptr)
+		s, err = x.size(ctx, sg.Filter)
 		delete(x.visiting, id)
 		if err != nil {
 			return size{}, err

@@ -251,7 +251,11 @@ func (s *Service) checkBroadcast(ctx context.Context, b *store.Broadcast) error 
 	if b.Recipients == nil {
 		return nil
 	}
-	return CheckFilter(ctx, s.o.Store, b.WorkspaceID, b.Recipients, "/recipients", s.o.Limits.Filter)
+	err := CheckFilter(ctx, s.o.Store, b.WorkspaceID, b.Recipients, "/recipients", s.o.Limits.Filter)
+	if fe := (*FieldError)(nil); errors.As(err, &fe) && fe.Code == "unknown_segment" {
+		return nil // an inactive broadcast may name one; Review reports it at activation
+	}
+	return err
 }
 
 func nameConflict(err error, name string) error {
