@@ -102,7 +102,7 @@ func refuse(c net.Conn, answer []byte) {
 }
 
 func refusalResponse(e *APIError) []byte {
-	body, _ := json.Marshal(envelope([]*APIError{e}))
+	body, _ := json.Marshal(envelope("", []*APIError{e}))
 	return fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"+
 		"Connection: close\r\nContent-Length: %d\r\n\r\n%s", e.Status, http.StatusText(e.Status), len(body), body)
 }

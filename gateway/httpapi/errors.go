@@ -43,16 +43,17 @@ type errSource struct {
 // WriteErrors answers with one or more errors; the HTTP status is the first
 // error's.
 func WriteErrors(w http.ResponseWriter, errs ...*APIError) {
-	WriteJSON(w, errs[0].Status, envelope(errs))
+	WriteJSON(w, errs[0].Status, envelope(w.Header().Get(RequestIDHeader), errs))
 }
 
-// envelope is the wire form of errs.
-func envelope(errs []*APIError) any {
+// envelope is the wire form of errs answering the request requestID ("":
+// none, as for a connection refused before any request).
+func envelope(requestID string, errs []*APIError) any {
 	out := struct {
 		Errors []wireError `json:"errors"`
 		// RequestID finds the answer's log lines (see RequestIDHeader).
 		RequestID string `json:"request_id,omitempty"`
-	}{RequestID: w.Header().Get(RequestIDHeader)}
+	}{RequestID: requestID}
 	for _, e := range errs {
 		we := wireError{Status: strconv.Itoa(e.Status), Code: e.Code, Detail: e.Detail}
 		if e.Pointer != "" {

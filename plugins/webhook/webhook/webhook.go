@@ -121,7 +121,7 @@ func (c *Channel) Configure(_ context.Context, cfg sdk.InstanceConfig) error {
 // ValidateConfig implements sdk.ConfigValidator: Configure's checks,
 // nothing installed.
 func (c *Channel) ValidateConfig(_ context.Context, cfg sdk.InstanceConfig) error {
-	_, err := parseConfig(cfg, c.opts.Transport)
+	_, err := parseConfig(cfg, c.opts.Transport, c.opts.guard())
 	return err
 }
 
