@@ -44,16 +44,16 @@ func (e *FilterTooLargeError) Error() string {
 	}
 	if e.Levels {
 		return fmt.Sprintf("%s nests %s%s levels deep with its segments expanded; the limit is %s",
-			who, more, Thousands(e.Got), Thousands(e.Limit))
+			who, more, thousands(e.Got), thousands(e.Limit))
 	}
-	return fmt.Sprintf("%s expands to %s%s conditions; the limit is %s", who, more, Thousands(e.Got), Thousands(e.Limit))
+	return fmt.Sprintf("%s expands to %s%s conditions; the limit is %s", who, more, thousands(e.Got), thousands(e.Limit))
 }
 
 func (e *FilterTooLargeError) Unwrap() error { return ErrInvalidFilter }
 
-// Thousands formats n with comma separators (29,970), as limits are
+// thousands formats n with comma separators (29,970), as limits are
 // written in messages.
-func Thousands(n int64) string {
+func thousands(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
