@@ -191,6 +191,22 @@ func procRSS(pid int) (cur, peak float64) {
 	return cur, peak
 }
 
+// procCPU reads a process's CPU time (user + system) so far.
+func procCPU(pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(raw)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0
+	}
+	utime, _ := strconv.Atoi(fields[11])
+	stime, _ := strconv.Atoi(fields[12])
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
+
 // childOf finds the child process of parent whose command is comm.
 func childOf(parent int, comm string) int {
 	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
@@ -238,10 +254,14 @@ func BenchmarkFanout(b *testing.B) {
 		b.ReportMetric(r.peakPlugin, "plugin_peak_rss_MB")
 		b.ReportMetric(plainRate, "plain_client_req/s")
 		b.ReportMetric(rate/plainRate, "ratio_to_plain_client")
+		perDelivery := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
+		b.ReportMetric(perDelivery(r.cpuGW), "gateway_cpu_us/delivery")
+		b.ReportMetric(perDelivery(r.cpuPlugin), "plugin_cpu_us/delivery")
 		fmt.Printf("fan-out %d recipients: last delivery after %s (deliveries written after %s), %.0f deliveries/s, "+
-			"peak RSS gateway %.0f MB + webhook plugin %.0f MB, plain Go client %.0f req/s (%s), ratio %.2f; %d sink requests\n",
-			n, r.took.Round(time.Millisecond), r.fanout.Round(time.Millisecond), rate, r.peakGW, r.peakPlugin, plainRate,
-			plainTook.Round(time.Millisecond), rate/plainRate, r.requests)
+			"peak RSS gateway %.0f MB + webhook plugin %.0f MB, CPU per delivery gateway %.0f µs + plugin %.0f µs, "+
+			"plain Go client %.0f req/s (%s), ratio %.2f; %d sink requests\n",
+			n, r.took.Round(time.Millisecond), r.fanout.Round(time.Millisecond), rate, r.peakGW, r.peakPlugin,
+			perDelivery(r.cpuGW), perDelivery(r.cpuPlugin), plainRate, plainTook.Round(time.Millisecond), rate/plainRate, r.requests)
 	}
 }
 
@@ -274,6 +294,7 @@ type fanoutRun struct {
 type fanoutResult struct {
 	took, fanout       time.Duration // trigger → last delivery; trigger → fan-out written
 	peakGW, peakPlugin float64       // MB, of the first node and its plugin
+	cpuGW, cpuPlugin   time.Duration // CPU time of the first node and its plugin during the run
 	requests           int64         // at the sink, re-sends included
 	killed             string        // the node killed
 	afterKill          time.Duration // kill → last delivery
@@ -360,6 +381,7 @@ func runFanout(b *testing.B, r fanoutRun) fanoutResult {
 			}
 		}
 	}()
+	cpuGW0, cpuPlugin0 := procCPU(gatewayPID), procCPU(pluginPID)
 	start := time.Now()
 	triggerID := c.trigger(news, map[string]any{"data": map[string]any{"headline": "fan-out"}})
 	select {
@@ -381,7 +403,9 @@ func runFanout(b *testing.B, r fanoutRun) fanoutResult {
 	if r.profile == "" && res.killed != "node-0" {
 		_, hwm := procRSS(gatewayPID)
 		res.peakGW = max(res.peakGW, hwm)
+		res.cpuGW = procCPU(gatewayPID) - cpuGW0
 	}
+	res.cpuPlugin = procCPU(pluginPID) - cpuPlugin0
 	_, hwm := procRSS(pluginPID)
 	res.peakPlugin = max(res.peakPlugin, hwm)
 	res.requests = sink.requests.Load()

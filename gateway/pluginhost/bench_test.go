@@ -42,7 +42,7 @@ func BenchmarkSend(b *testing.B) {
 		Config:    json.RawMessage(`{"url": "` + sinkSrv.URL + `"}`),
 		Secrets:   map[string]string{"signing_secret": secret},
 	}
-	direct := webhook.New(webhook.Options{})
+	direct := webhook.New(webhook.Options{AllowInternal: true})
 	if err := direct.Configure(context.Background(), cfg); err != nil {
 		b.Fatal(err)
 	}

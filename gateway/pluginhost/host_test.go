@@ -23,6 +23,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/switchboard-gw/switchboard/gateway/netguard"
 	"github.com/switchboard-gw/switchboard/gateway/pluginhost"
 	"github.com/switchboard-gw/switchboard/gateway/pluginhost/plugintest"
 	"github.com/switchboard-gw/switchboard/sdk"
@@ -133,7 +134,10 @@ func newEnv(t testing.TB, plugins map[string]string, tweak func(*pluginhost.Conf
 		plugintest.Install(t, e.dir, name, bin)
 	}
 	cfg := pluginhost.Config{
-		Dir:            e.dir,
+		Dir: e.dir,
+		// The test sink is on loopback, which the webhook plugin refuses
+		// unless told otherwise, as the gateway tells it in tests.
+		Env:            []string{netguard.EnvAllowInternal + "=true"},
 		Logger:         slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		PollInterval:   10 * time.Millisecond,
 		RestartBackoff: 20 * time.Millisecond,
