@@ -12,16 +12,22 @@
 //   - removes the tags that are unsafe in v1.9.2: cycle (its compiled closure
 //     shares an error variable between concurrent renders: a data race), and
 //     include/render (they read files from the gateway's working directory);
-//   - caps the source size, the output size (a bounded writer passed to
-//     FRender) and the render time (checked at every write), and refuses
-//     range literals larger than Options.MaxRange or with non-literal bounds
-//     (an end user could otherwise supply "(1..999999999)" through memory).
+//   - bounds what one render may cost, while it runs (see Options): loop
+//     iterations across all loops, the size of any value a filter, assign or
+//     capture makes, the bytes held in variables, the output, and the time,
+//     which is checked at every loop iteration and assign and every few
+//     writes. Range literals must have integer bounds and a bounded size.
 //
-// What cannot be capped in process: a loop that never writes output
-// (e.g. a long {% for %} of {% assign %}, or string doubling with append
-// inside a literal range) runs to completion, because liquid checks neither a
-// context nor a clock between writes. The range cap bounds such loops to
-// MaxRange iterations per level; templates remain trusted-author content.
+// Liquid gives filters no render state, so filter results are bounded per
+// value (Options.MaxValueBytes, MaxValueItems); the tags of a render share a
+// budget that liquid carries in the bindings under a name no template can
+// spell (budget.go). The compiled tree is instrumented after parsing: the
+// body of every loop and capture is wrapped in a block that charges the
+// budget (liquid.go).
+//
+// Over a limit, a render fails with an error wrapping ErrLimit (and the
+// limit's own sentinel); validation renders the template too, so a template
+// that exceeds a limit without any data is refused when it is applied.
 //
 // Bindings are plain maps only (see Vars): liquid calls methods of structs it
 // is given, so nothing with behaviour is ever exposed to a template.
@@ -34,12 +40,12 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/osteele/liquid"
+	"github.com/osteele/liquid/expressions"
+	"github.com/osteele/liquid/parser"
 	"github.com/osteele/liquid/render"
 )
 
@@ -48,10 +54,22 @@ var (
 	// ErrInvalid: the template does not parse, exceeds a static limit, or
 	// fails strict validation.
 	ErrInvalid = errors.New("invalid template")
+	// ErrLimit: rendering exceeded a limit of Options. Each limit has its
+	// own error below, which wraps ErrLimit.
+	ErrLimit = errors.New("template limit exceeded")
 	// ErrOutputLimit: rendering produced more than Options.MaxOutputBytes.
-	ErrOutputLimit = errors.New("template output limit exceeded")
+	ErrOutputLimit = fmt.Errorf("%w: output", ErrLimit)
 	// ErrRenderTime: rendering ran longer than Options.MaxRenderTime.
-	ErrRenderTime = errors.New("template render time exceeded")
+	ErrRenderTime = fmt.Errorf("%w: render time", ErrLimit)
+	// ErrIterations: the loops of one render ran more than
+	// Options.MaxIterations times in all.
+	ErrIterations = fmt.Errorf("%w: loop iterations", ErrLimit)
+	// ErrValueSize: a filter, assign or capture made a value larger than
+	// Options.MaxValueBytes or MaxValueItems.
+	ErrValueSize = fmt.Errorf("%w: value size", ErrLimit)
+	// ErrVariables: the variables set by assign and capture would hold more
+	// than Options.MaxVariableBytes.
+	ErrVariables = fmt.Errorf("%w: variables", ErrLimit)
 	// ErrRender: any other failure during rendering, such as an unknown
 	// filter or a filter given a value it cannot convert.
 	ErrRender = errors.New("template render failed")
@@ -64,12 +82,25 @@ type Options struct {
 	// MaxOutputBytes caps one render's output (default 16 KiB, the
 	// message text limit).
 	MaxOutputBytes int
-	// MaxRenderTime caps one render, checked whenever output is written
-	// (default 250 ms).
+	// MaxRenderTime caps one render, checked at every loop iteration and
+	// assign and every few writes (default 250 ms).
 	MaxRenderTime time.Duration
 	// MaxRange caps the size of a range literal such as (1..10) (default
 	// 1000).
 	MaxRange int
+	// MaxIterations caps the loop iterations of one render, all loops and
+	// nesting levels counted together (default 100,000: about 50 ms).
+	MaxIterations int
+	// MaxValueBytes caps a string made by a filter, assign or capture
+	// (default 64 KiB: four times the output limit).
+	MaxValueBytes int
+	// MaxValueItems caps an array made by a filter or assign (default
+	// 10,000 items).
+	MaxValueItems int
+	// MaxVariableBytes caps what the variables set by assign and capture
+	// hold at any time, a string by its length and an array at 16 bytes an
+	// item (default 1 MiB).
+	MaxVariableBytes int
 	// CacheSize caps the number of parsed templates kept (default 4096).
 	// When full the cache is emptied: parsing is cheap next to the
 	// bookkeeping of an LRU on this path.
@@ -77,28 +108,30 @@ type Options struct {
 }
 
 func (o *Options) defaults() {
-	if o.MaxSourceBytes <= 0 {
-		o.MaxSourceBytes = 32 << 10
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
 	}
-	if o.MaxOutputBytes <= 0 {
-		o.MaxOutputBytes = 16 << 10
-	}
+	def(&o.MaxSourceBytes, 32<<10)
+	def(&o.MaxOutputBytes, 16<<10)
 	if o.MaxRenderTime <= 0 {
 		o.MaxRenderTime = 250 * time.Millisecond
 	}
-	if o.MaxRange <= 0 {
-		o.MaxRange = 1000
-	}
-	if o.CacheSize <= 0 {
-		o.CacheSize = 4096
-	}
+	def(&o.MaxRange, 1000)
+	def(&o.MaxIterations, 100_000)
+	def(&o.MaxValueBytes, 64<<10)
+	def(&o.MaxValueItems, 10_000)
+	def(&o.MaxVariableBytes, 1<<20)
+	def(&o.CacheSize, 4096)
 }
 
 // Engine parses and caches templates. It is safe for concurrent use.
 type Engine struct {
 	opts   Options
-	lax    *liquid.Engine
-	strict *liquid.Engine
+	lax    *config
+	strict *config
+	now    func() time.Time // the render clock; tests replace it
 
 	mu    sync.RWMutex
 	cache map[string]*Template
@@ -107,16 +140,8 @@ type Engine struct {
 // New returns an Engine.
 func New(o Options) *Engine {
 	o.defaults()
-	e := &Engine{opts: o, lax: newLiquid(), strict: newLiquid(), cache: map[string]*Template{}}
-	e.strict.StrictVariables()
-	return e
-}
-
-func newLiquid() *liquid.Engine {
-	e := liquid.NewEngine()
-	for _, tag := range []string{"cycle", "include", "render"} {
-		e.UnregisterTag(tag)
-	}
+	e := &Engine{opts: o, now: time.Now, cache: map[string]*Template{}}
+	e.lax, e.strict = newConfig(&e.opts, false), newConfig(&e.opts, true)
 	return e
 }
 
@@ -125,8 +150,9 @@ func newLiquid() *liquid.Engine {
 type Template struct {
 	src    string
 	static bool // no Liquid markup: renders as src without liquid
-	tpl    *liquid.Template
-	opts   *Options
+	root   render.Node
+	cfg    *config
+	eng    *Engine
 }
 
 // Parse returns the parsed template for src, from the cache when possible.
@@ -150,23 +176,23 @@ func (e *Engine) Parse(src string) (*Template, error) {
 	return t, nil
 }
 
-func (e *Engine) parse(l *liquid.Engine, src string) (*Template, error) {
+func (e *Engine) parse(c *config, src string) (*Template, error) {
 	if len(src) > e.opts.MaxSourceBytes {
 		return nil, fmt.Errorf("%w: source is %d bytes, the limit is %d", ErrInvalid, len(src), e.opts.MaxSourceBytes)
 	}
-	t := &Template{src: src, opts: &e.opts}
+	t := &Template{src: src, cfg: c, eng: e}
 	if !strings.Contains(src, "{{") && !strings.Contains(src, "{%") {
 		t.static = true
 		return t, nil
 	}
-	tpl, err := l.ParseString(src)
+	root, err := c.Compile(src, parser.SourceLoc{})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if err := checkRanges(tpl.GetRoot(), e.opts.MaxRange); err != nil {
+	if err := c.instrument(root, e.opts.MaxRange, 0); err != nil {
 		return nil, err
 	}
-	t.tpl = tpl
+	t.root = root
 	return t, nil
 }
 
@@ -182,7 +208,7 @@ func (e *Engine) Validate(src string) error {
 	if err != nil || t.static {
 		return err
 	}
-	err = t.frender(context.Background(), io.Discard, validationBindings())
+	_, err = t.frender(context.Background(), io.Discard, validationBindings())
 	if err != nil && errors.Is(err, ErrRender) && dataDependent(err) {
 		return nil
 	}
@@ -207,118 +233,81 @@ func (t *Template) Render(ctx context.Context, v *Vars) (string, error) {
 		buf.Reset()
 		bufPool.Put(buf)
 	}()
-	if err := t.frender(ctx, buf, v.bindings()); err != nil {
+	if _, err := t.frender(ctx, buf, v.bindings()); err != nil {
 		return "", err
 	}
 	return buf.String(), nil
 }
 
-// FRender renders t with v into w, within the output and time limits.
+// FRender renders t with v into w, within the limits.
 func (t *Template) FRender(ctx context.Context, w io.Writer, v *Vars) error {
 	if t.static {
 		_, err := io.WriteString(w, t.src)
 		return err
 	}
-	return t.frender(ctx, w, v.bindings())
+	_, err := t.frender(ctx, w, v.bindings())
+	return err
 }
 
 var (
 	bufPool     = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-	writerPool  = sync.Pool{New: func() any { return new(boundedWriter) }}
+	budgetPool  = sync.Pool{New: func() any { return new(budget) }}
 	rangeRegexp = regexp.MustCompile(`\(\s*([^()]*?)\s*\.\.\s*([^()]*?)\s*\)`)
 )
 
-func (t *Template) frender(ctx context.Context, w io.Writer, b map[string]any) error {
+// errPanic marks a panic of liquid recovered by a render.
+var errPanic = errors.New("internal error of the template engine")
+
+// frender renders t into w with the bindings b (which it may add to) under
+// a new budget, and returns what the render used.
+func (t *Template) frender(ctx context.Context, w io.Writer, b map[string]any) (used usage, err error) {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("template: %w", err)
+		return used, fmt.Errorf("template: %w", err)
 	}
-	bw := writerPool.Get().(*boundedWriter)
-	*bw = boundedWriter{ctx: ctx, w: w, left: t.opts.MaxOutputBytes, deadline: time.Now().Add(t.opts.MaxRenderTime)}
-	err := t.tpl.FRender(bw, b)
-	*bw = boundedWriter{}
-	writerPool.Put(bw)
+	o := &t.eng.opts
+	bg := budgetPool.Get().(*budget)
+	now := t.eng.now
+	*bg = budget{ctx: ctx, opts: o, now: now, deadline: now().Add(o.MaxRenderTime), w: w, outLeft: o.MaxOutputBytes}
+	defer func() {
+		// Some filters and tags of liquid v1.9.2 panic on odd input (slice
+		// did on a negative length): one person's render fails, the
+		// gateway does not.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %w: %v", ErrRender, errPanic, r)
+		}
+		used = usage{iterations: bg.iterations, held: bg.held, output: o.MaxOutputBytes - bg.outLeft}
+		*bg = budget{}
+		budgetPool.Put(bg)
+	}()
+	if b == nil {
+		b = make(map[string]any, 1)
+	}
+	b[budgetKey] = bg
+	rerr := render.Render(t.root, bg, b, t.cfg.Config)
+	return used, renderError(bg.err, rerr)
+}
+
+// usage is what a render used of its budget, for tests.
+type usage struct{ iterations, held, output int }
+
+// renderError returns the error of a render: the budget's own failure
+// first (a refused write is recorded, not returned, see budget.Write), then
+// a limit, else liquid's error.
+func renderError(budgetErr, err error) error {
+	if budgetErr != nil {
+		err = budgetErr
+	}
 	if err == nil {
 		return nil
 	}
-	for _, sentinel := range []error{ErrOutputLimit, ErrRenderTime, context.Canceled, context.DeadlineExceeded} {
-		if errors.Is(err, sentinel) {
-			return fmt.Errorf("template: %w", sentinel)
-		}
+	// A filter's error comes wrapped in liquid's FilterError, which does
+	// not unwrap.
+	var fe expressions.FilterError
+	if !errors.Is(err, ErrLimit) && errors.As(err, &fe) && errors.Is(fe.Err, ErrLimit) {
+		err = fe.Err
+	}
+	if errors.Is(err, ErrLimit) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("template: %w", err)
 	}
 	return fmt.Errorf("%w: %w", ErrRender, err)
-}
-
-// boundedWriter is the only hook into a running render: liquid writes
-// through it, and it refuses once the output, time or context is exhausted.
-// The clock is read every clockEvery writes only: reading it is a
-// noticeable share of a short render, and a loop long enough to matter
-// writes far more often than that.
-type boundedWriter struct {
-	ctx      context.Context
-	w        io.Writer
-	left     int
-	writes   int
-	deadline time.Time
-}
-
-const clockEvery = 16
-
-func (w *boundedWriter) Write(p []byte) (int, error) {
-	if len(p) > w.left {
-		return 0, ErrOutputLimit
-	}
-	w.writes++
-	if w.writes%clockEvery == 0 {
-		if err := w.ctx.Err(); err != nil {
-			return 0, err
-		}
-		if time.Now().After(w.deadline) {
-			return 0, ErrRenderTime
-		}
-	}
-	w.left -= len(p)
-	return w.w.Write(p)
-}
-
-// checkRanges walks the tags of a parsed template and refuses range literals
-// that are too large or whose bounds are not integer literals.
-func checkRanges(n render.Node, maxRange int) error {
-	var args []string
-	switch n := n.(type) {
-	case *render.SeqNode:
-		for _, c := range n.Children {
-			if err := checkRanges(c, maxRange); err != nil {
-				return err
-			}
-		}
-	case *render.BlockNode:
-		args = append(args, n.Args)
-		for _, c := range n.Body {
-			if err := checkRanges(c, maxRange); err != nil {
-				return err
-			}
-		}
-		for _, c := range n.Clauses {
-			if err := checkRanges(c, maxRange); err != nil {
-				return err
-			}
-		}
-	case *render.TagNode:
-		args = append(args, n.Args)
-	case *render.ObjectNode:
-		args = append(args, n.Source)
-	}
-	for _, a := range args {
-		for _, m := range rangeRegexp.FindAllStringSubmatch(a, -1) {
-			lo, err1 := strconv.Atoi(m[1])
-			hi, err2 := strconv.Atoi(m[2])
-			if err1 != nil || err2 != nil {
-				return fmt.Errorf("%w: range %s: bounds must be integer literals", ErrInvalid, m[0])
-			}
-			if hi-lo+1 > maxRange {
-				return fmt.Errorf("%w: range %s has %d elements, the limit is %d", ErrInvalid, m[0], hi-lo+1, maxRange)
-			}
-		}
-	}
-	return nil
 }
