@@ -170,15 +170,15 @@ func TestValueLimits(t *testing.T) {
 		`{% assign a = memory.s %}{% assign b = memory.s %}{% assign c = memory.s %}{% assign d = memory.s %}` +
 			`{% capture e %}{{ memory.s }}{% capture f %}{{ memory.s }}{% endcapture %}{% endcapture %}`: template.ErrVariables,
 		// filters
-		`{{ memory.s | append: "xx" | size }}`:                 template.ErrValueSize,
-		`{{ memory.s | prepend: "xx" | size }}`:                template.ErrValueSize,
-		`{{ memory.s | replace: "x", memory.s | size }}`:       template.ErrValueSize,
-		`{{ memory.s | replace_first: "x", "xxx" | size }}`:    template.ErrValueSize,
-		`{{ memory.s | split: "" | size }}`:                    template.ErrValueSize,
-		`{{ memory.s | split: "xxxxxxxxx" | join: memory.s }}`: template.ErrValueSize,
-		`{{ memory.s | json | size }}`:                         template.ErrValueSize,
-		`{{ memory.s | url_encode | url_encode | size }}`:      nil,
-		`{{ memory.s | replace: "x", "&" | escape | size }}`:   template.ErrValueSize,
+		`{{ memory.s | append: "xx" | size }}`:                                                               template.ErrValueSize,
+		`{{ memory.s | prepend: "xx" | size }}`:                                                              template.ErrValueSize,
+		`{{ memory.s | replace: "x", memory.s | size }}`:                                                     template.ErrValueSize,
+		`{{ memory.s | replace_first: "x", "xxx" | size }}`:                                                  template.ErrValueSize,
+		`{{ memory.s | split: "" | size }}`:                                                                  template.ErrValueSize,
+		`{{ memory.s | split: "xxxxxxxxx" | join: memory.s }}`:                                               template.ErrValueSize,
+		`{{ memory.s | json | size }}`:                                                                       template.ErrValueSize,
+		`{{ memory.s | url_encode | url_encode | size }}`:                                                    nil,
+		`{{ memory.s | replace: "x", "&" | escape | size }}`:                                                 template.ErrValueSize,
 		`{% assign a = "a,b" | split: "," %}{% for i in (1..6) %}{% assign a = a | concat: a %}{% endfor %}`: template.ErrValueSize,
 	}
 	for src, want := range cases {
