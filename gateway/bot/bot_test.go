@@ -439,3 +439,21 @@ func jsonString(v any) string {
 	}
 	return string(b)
 }
+
+// doublingBot says a string doubled 40 times (a terabyte) by a loop that
+// writes nothing.
+const doublingBot = `
+name: doubling
+default_flow: m
+flows:
+  - id: m
+    steps:
+      - say: '{% assign s = "x" %}{% for i in (1..40) %}{% assign s = s | append: s %}{% endfor %}{{ s }}'
+`
+
+// TestTemplateLimitsAtCompile: a template that exceeds a limit of the
+// template engine without any data is refused when the bot is applied,
+// quickly and with the limit named, instead of running out of memory.
+func TestTemplateLimitsAtCompile(t *testing.T) {
+	wantProblems(t, problems(t, doublingBot), "template limit exceeded: value size: append: 131072 bytes, the limit is 65536")
+}

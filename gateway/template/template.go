@@ -226,6 +226,9 @@ func dataDependent(err error) bool {
 // Render renders t with v.
 func (t *Template) Render(ctx context.Context, v *Vars) (string, error) {
 	if t.static {
+		if err := t.staticLimit(); err != nil {
+			return "", err
+		}
 		return t.src, nil
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
@@ -242,11 +245,22 @@ func (t *Template) Render(ctx context.Context, v *Vars) (string, error) {
 // FRender renders t with v into w, within the limits.
 func (t *Template) FRender(ctx context.Context, w io.Writer, v *Vars) error {
 	if t.static {
+		if err := t.staticLimit(); err != nil {
+			return err
+		}
 		_, err := io.WriteString(w, t.src)
 		return err
 	}
 	_, err := t.frender(ctx, w, v.bindings())
 	return err
+}
+
+// staticLimit holds text without markup to the output limit too.
+func (t *Template) staticLimit() error {
+	if len(t.src) > t.eng.opts.MaxOutputBytes {
+		return fmt.Errorf("template: %w: more than %d bytes", ErrOutputLimit, t.eng.opts.MaxOutputBytes)
+	}
+	return nil
 }
 
 var (

@@ -104,6 +104,11 @@ func TestRenderLimits(t *testing.T) {
 	if _, err := tpl.Render(context.Background(), nil); !errors.Is(err, template.ErrOutputLimit) {
 		t.Errorf("output cap: %v", err)
 	}
+	// Text without markup too.
+	tpl, _ = e.Parse(strings.Repeat("x", 65))
+	if _, err := tpl.Render(context.Background(), nil); !errors.Is(err, template.ErrOutputLimit) {
+		t.Errorf("output cap on static text: %v", err)
+	}
 	// Output from data (not the template) is capped the same way.
 	tpl, _ = e.Parse("{{ memory.big }}")
 	v := &template.Vars{Memory: map[string]any{"big": strings.Repeat("x", 65)}}
