@@ -211,8 +211,9 @@ func TestReplaceRefusedBeforeAllocating(t *testing.T) {
 	}
 }
 
-// TestNoPanics: liquid v1.9.2's tablerow panics when a write fails, and
-// slice on a negative length; either took the gateway down.
+// TestNoPanics: liquid v1.9.2's tablerow panics when a write fails, its
+// lexer on some identifiers, and slice on a negative length; each took the
+// gateway down.
 func TestNoPanics(t *testing.T) {
 	// 36 bytes: `<tr class="row1">` and `<td class="col1">` fit, and the
 	// write that fails is tablerow's own `</td>`.
@@ -223,6 +224,10 @@ func TestNoPanics(t *testing.T) {
 	e = newEngine(template.Options{MaxValueBytes: 64})
 	if err := renderErr(t, e, `{% capture c %}{% tablerow i in (1..1000) %}{{ i }}{% endtablerow %}{% endcapture %}`, nil); !errors.Is(err, template.ErrValueSize) {
 		t.Errorf("tablerow over the capture limit: %v", err)
+	}
+	// liquid's lexer panics on this identifier (found by FuzzRender).
+	if err := e.Validate("{{۾}}"); !errors.Is(err, template.ErrInvalid) {
+		t.Errorf("an invalid identifier: %v", err)
 	}
 	tpl, _ := e.Parse(`[{{ "abc" | slice: 1, memory.n }}]`)
 	out, err := tpl.Render(context.Background(), &template.Vars{Memory: map[string]any{"n": -5}})

@@ -185,15 +185,31 @@ func (e *Engine) parse(c *config, src string) (*Template, error) {
 		t.static = true
 		return t, nil
 	}
-	root, err := c.Compile(src, parser.SourceLoc{})
+	root, err := compile(c, src)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return nil, err
 	}
 	if err := c.instrument(root, e.opts.MaxRange, 0); err != nil {
 		return nil, err
 	}
 	t.root = root
 	return t, nil
+}
+
+// compile is liquid's Compile. Its lexer panics (with a string, which its
+// parser does not recover) on some invalid identifiers, such as "{{۾}}" in
+// v1.9.2: a bot applied or a broadcast saved with one took the gateway down.
+func compile(c *config, src string) (root render.Node, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			root, err = nil, fmt.Errorf("%w: %v", ErrInvalid, r)
+		}
+	}()
+	root, perr := c.Compile(src, parser.SourceLoc{})
+	if perr != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, perr)
+	}
+	return root, nil
 }
 
 // Validate checks src as strictly as possible without real data: it parses
