@@ -101,9 +101,9 @@ func (b *budget) iterate() error {
 // hold records that variable name now holds v (replacing what it held),
 // refusing a value or a total over the limits.
 func (b *budget) hold(name string, v any) error {
-	n, err := b.opts.checkValue("assign "+name, v)
+	n, err := b.opts.checkValue("assign", v)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (variable %s)", err, name)
 	}
 	return b.holdBytes(name, n)
 }
@@ -173,8 +173,8 @@ func (c *captureWriter) Write(p []byte) (int, error) {
 	if b.err != nil {
 		return len(p), nil
 	}
-	if _, err := b.opts.checkBytes("capture "+c.name, c.n+len(p)); err != nil {
-		b.err = err
+	if _, err := b.opts.checkBytes("capture", c.n+len(p)); err != nil {
+		b.err = fmt.Errorf("%w (variable %s)", err, c.name)
 		return len(p), nil
 	}
 	if b.held+len(p) > b.opts.MaxVariableBytes {
