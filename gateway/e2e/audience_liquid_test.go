@@ -33,19 +33,19 @@ func TestAudienceLiquidLimits(t *testing.T) {
 	for _, id := range []string{"ann", "bob"} {
 		c.identify(id, map[string]any{"first_name": strings.ToUpper(id[:1]) + id[1:], "_identities": map[string]string{"news": id}})
 	}
-	def := func(text string) map[string]any {
-		return map[string]any{"name": "doubling", "recipients": named, "actions": []any{
+	def := func(name, text string) map[string]any {
+		return map[string]any{"name": name, "recipients": named, "actions": []any{
 			map[string]any{"type": "message", "channel": "news", "message": map[string]any{"text": text}}}}
 	}
 
-	out := c.must(201, http.MethodPost, "/v1/broadcasts", def(doublingLiquid+"Hi"), false)
+	out := c.must(201, http.MethodPost, "/v1/broadcasts", def("unguarded", doublingLiquid+"Hi"), false)
 	unguarded := int64(out["broadcast"].(map[string]any)["id"].(float64))
 	e := firstError(t, c.must(422, http.MethodPost, fmt.Sprintf("/v1/broadcasts/%d/activate", unguarded), nil, false))
 	if pointer(e) != "/actions/0/message/text" || !strings.Contains(e["detail"].(string), "template limit exceeded: value size: append: ") {
 		t.Fatalf("activating the doubling template: %v, want a needs fixing naming the limit", e)
 	}
 
-	guarded := c.broadcast(def(`{% if trigger.go == "yes" %}` + doublingLiquid + `{% endif %}Hi {{ customer.first_name }}`))
+	guarded := c.broadcast(def("guarded", `{% if trigger.go == "yes" %}` + doublingLiquid + `{% endif %}Hi {{ customer.first_name }}`))
 	id := c.trigger(guarded, map[string]any{"ids": []string{"ann", "bob"}, "data": map[string]any{"go": "yes"}})
 	status := c.wait(guarded, id)
 	if n := status["counts"].(map[string]any)["failed_by_reason"].(map[string]any)["render_error"]; n != 2.0 {
