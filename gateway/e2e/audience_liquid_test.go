@@ -45,7 +45,7 @@ func TestAudienceLiquidLimits(t *testing.T) {
 		t.Fatalf("activating the doubling template: %v, want a needs fixing naming the limit", e)
 	}
 
-	guarded := c.broadcast(def("guarded", `{% if trigger.go == "yes" %}` + doublingLiquid + `{% endif %}Hi {{ customer.first_name }}`))
+	guarded := c.broadcast(def("guarded", `{% if trigger.go == "yes" %}`+doublingLiquid+`{% endif %}Hi {{ customer.first_name }}`))
 	id := c.trigger(guarded, map[string]any{"ids": []string{"ann", "bob"}, "data": map[string]any{"go": "yes"}})
 	status := c.wait(guarded, id)
 	if n := status["counts"].(map[string]any)["failed_by_reason"].(map[string]any)["render_error"]; n != 2.0 {
