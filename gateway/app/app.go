@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/switchboard-gw/switchboard/gateway/audience"
 	"github.com/switchboard-gw/switchboard/gateway/bot"
 	"github.com/switchboard-gw/switchboard/gateway/broadcast"
 	"github.com/switchboard-gw/switchboard/gateway/cluster"
@@ -55,6 +57,7 @@ type App struct {
 	// Webchat holds the web chat websockets and their outbox.
 	Webchat *webchat.Service
 	handler http.Handler
+	metrics http.Handler // served by handler, or on metrics.listen
 	watch   *channelWatch
 }
 
@@ -143,11 +146,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(delivery.Collectors()...)
-	reg.MustRegister(cluster.Collectors()...)
-	reg.MustRegister(webchat.Collectors()...)
+	for _, cs := range [][]prometheus.Collector{delivery.Collectors(), cluster.Collectors(), webchat.Collectors(),
+		queue.Collectors(), audience.Collectors(), httpapi.Collectors()} {
+		reg.MustRegister(cs...)
+	}
+	reg.MustRegister(newStateCollector(st, a.Host.Status, a.Node.ID()))
 	srv := &httpapi.Server{
-		Health: &httpapi.Health{Store: st, Plugins: a.pluginStatus},
+		Health: &httpapi.Health{Store: st, Plugins: a.pluginStatus, Node: a.Node.ID()},
 		Ingress: &httpapi.Ingress{
 			Channels:  st,
 			Plugins:   a.Host,
@@ -155,14 +160,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 			PublicURL: cfg.PublicURL,
 			MaxBody:   cfg.API.MaxWebhookBytes,
 		},
-		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
-		Routes:  a.routes(),
+		Routes: a.routes(),
 		Public: httpapi.PublicLimits{
 			BodyTimeout: cfg.Server.Public.BodyTimeout,
 			Rate:        cfg.Server.Public.RateLimit,
 			Burst:       cfg.Server.Public.Burst,
 		},
 		Logger: log,
+	}
+	a.metrics = requireToken(cfg.Metrics.Token, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if cfg.Metrics.Listen == "" {
+		srv.Metrics = a.metrics
 	}
 	a.handler = srv.Handler()
 	return a, nil
@@ -231,8 +239,20 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		WriteTimeout:      sc.WriteTimeout,
 		IdleTimeout:       sc.IdleTimeout,
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- server.Serve(httpapi.LimitListener(ln, lim)) }()
+	if addr := a.cfg.Metrics.Listen; addr != "" {
+		mln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("metrics listen %s: %w", addr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.metrics)
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: sc.ReadHeaderTimeout, WriteTimeout: sc.WriteTimeout}
+		go func() { errc <- msrv.Serve(mln) }()
+		defer msrv.Close()
+		a.log.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	a.log.Info("http limits", "max_connections", lim.Max, "max_connections_per_address", lim.PerAddress,
 		"read_timeout", sc.ReadTimeout, "write_timeout", sc.WriteTimeout, "idle_timeout", sc.IdleTimeout)
 	a.log.Info("gateway listening", "addr", ln.Addr().String(), "public_url", a.cfg.PublicURL,
@@ -249,6 +269,23 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		a.log.Warn("http shutdown", "err", err)
 	}
 	return nil
+}
+
+// requireToken guards /metrics with a bearer token when one is set.
+func requireToken(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			httpapi.WriteErrors(w, httpapi.Errf(http.StatusUnauthorized, "unauthorized", "",
+				"/metrics needs Authorization: Bearer <metrics.token>"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // instances lists the enabled channels of a plugin type, with secrets, for
@@ -288,8 +325,12 @@ func (a *App) instanceConfig(ctx context.Context, ch store.Channel) (sdk.Instanc
 func (a *App) pluginStatus() []httpapi.PluginStatus {
 	var out []httpapi.PluginStatus
 	for _, p := range a.Host.Status() {
-		out = append(out, httpapi.PluginStatus{Name: p.Name, Version: p.Version, State: string(p.State),
-			Error: p.LastError, Restarts: p.Restarts})
+		ps := httpapi.PluginStatus{Name: p.Name, Version: p.Version, State: string(p.State),
+			Error: p.LastError, Restarts: p.Restarts, Channels: []httpapi.ChannelHealth{}}
+		for _, in := range p.Instances {
+			ps.Channels = append(ps.Channels, httpapi.ChannelHealth{ID: in.ChannelID, Healthy: in.Healthy, Reason: in.Reason})
+		}
+		out = append(out, ps)
 	}
 	return out
 }

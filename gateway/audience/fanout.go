@@ -241,6 +241,9 @@ func (e *Engine) GiveUp(ctx context.Context, job store.Job, reason string) error
 // the budget is spent, then enqueues its continuation.
 func (e *Engine) fanOut(ctx context.Context, t store.Trigger) error {
 	log := e.log.With("trigger_id", t.ID, "broadcast_id", t.BroadcastID)
+	if t.Steps == 0 && t.State == store.TriggerQueued {
+		triggersTotal.WithLabelValues("started").Inc()
+	}
 	var req TriggerRequest
 	if err := json.Unmarshal(t.Request, &req); err != nil {
 		return e.fail(ctx, t, "the stored request does not decode", err)
@@ -278,6 +281,7 @@ func (e *Engine) fanOut(ctx context.Context, t store.Trigger) error {
 		steps++
 		if b.done {
 			log.Info("trigger fanned out", "steps", steps)
+			triggersTotal.WithLabelValues("processed").Inc()
 			return nil
 		}
 		if e.opts.Now().After(deadline) {
@@ -379,6 +383,7 @@ func (e *Engine) fail(ctx context.Context, t store.Trigger, reason string, cause
 		line += ": " + cause.Error()
 	}
 	e.log.Error("trigger failed", "trigger_id", t.ID, "reason", line)
+	triggersTotal.WithLabelValues("failed").Inc()
 	if err := e.store.FailTrigger(ctx, t.ID, reason, []string{line}, e.opts.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}

@@ -29,6 +29,7 @@ const (
 	// keys, still accepted to open values sealed under them.
 	EnvSecretKeysPrevious = "SWITCHBOARD_SECRET_KEY_PREVIOUS"
 	EnvLogLevel           = "SWITCHBOARD_LOG_LEVEL"
+	EnvMetricsToken       = "SWITCHBOARD_METRICS_TOKEN"
 )
 
 // Config is the whole gateway configuration. Zero values take the defaults
@@ -59,6 +60,7 @@ type Config struct {
 	Audience  AudienceConfig `yaml:"audience"`
 	Webchat   WebchatConfig  `yaml:"webchat"`
 	Cluster   ClusterConfig  `yaml:"cluster"`
+	Metrics   MetricsConfig  `yaml:"metrics"`
 	Server    ServerConfig   `yaml:"server"`
 
 	// SecretKeysPrevious are earlier secret keys: values sealed under them
@@ -66,6 +68,16 @@ type Config struct {
 	// while the gateway runs. SWITCHBOARD_SECRET_KEY_PREVIOUS (comma
 	// separated) replaces the list.
 	SecretKeysPrevious []string `yaml:"secret_keys_previous"`
+}
+
+// MetricsConfig says where /metrics is served and who may read it.
+type MetricsConfig struct {
+	// Listen, when set, serves /metrics on this address only (e.g. a
+	// private interface), not on the API's listener.
+	Listen string `yaml:"listen"`
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// /metrics (SWITCHBOARD_METRICS_TOKEN overrides the file).
+	Token string `yaml:"token"`
 }
 
 // ClusterConfig makes this process a node among those sharing the store.
@@ -247,6 +259,7 @@ func (c *Config) applyEnv(getenv func(string) string) {
 		c.SecretKeysPrevious = strings.Split(v, ",")
 	}
 	set(&c.Log.Level, EnvLogLevel)
+	set(&c.Metrics.Token, EnvMetricsToken)
 }
 
 func (c *Config) applyDefaults() {

@@ -333,7 +333,7 @@ func (p *Pipeline) dispatch(ctx, held context.Context, ds []store.Delivery) {
 		}
 		byChannel[d.ChannelID] = append(byChannel[d.ChannelID], d)
 	}
-	var early []store.DeliveryResult // outcomes decided without a send
+	early := map[string][]store.DeliveryResult{} // outcomes decided without a send, by channel
 	var batches []batch
 	for _, chID := range order {
 		group := byChannel[chID]
@@ -341,9 +341,9 @@ func (p *Pipeline) dispatch(ctx, held context.Context, ds []store.Delivery) {
 		if err != nil {
 			for _, d := range group {
 				if errors.Is(err, store.ErrNotFound) {
-					early = append(early, p.failed(d, ReasonChannelMissing, "channel was deleted", now))
+					early[chID] = append(early[chID], p.failed(d, ReasonChannelMissing, "channel was deleted", now))
 				} else {
-					early = append(early, p.retry(d, ReasonTransient, err.Error(), now))
+					early[chID] = append(early[chID], p.retry(d, ReasonTransient, err.Error(), now))
 				}
 			}
 			continue
@@ -351,7 +351,7 @@ func (p *Pipeline) dispatch(ctx, held context.Context, ds []store.Delivery) {
 		plug, err := p.plugins.Channel(ch.Type)
 		if err != nil {
 			for _, d := range group {
-				early = append(early, p.retry(d, ReasonPluginDown, err.Error(), now))
+				early[chID] = append(early[chID], p.retry(d, ReasonPluginDown, err.Error(), now))
 			}
 			continue
 		}
@@ -363,7 +363,7 @@ func (p *Pipeline) dispatch(ctx, held context.Context, ds []store.Delivery) {
 		}
 		ready, snoozed := st.schedule(group, now, p.opts.Horizon)
 		for _, s := range snoozed {
-			early = append(early, throttled(s.d, s.at, now))
+			early[chID] = append(early[chID], throttled(s.d, s.at, now))
 		}
 		for len(ready) > 0 {
 			// A batch goes out when its last delivery may, so it takes
@@ -382,8 +382,10 @@ func (p *Pipeline) dispatch(ctx, held context.Context, ds []store.Delivery) {
 			ready = ready[n:]
 		}
 	}
-	if len(early) > 0 {
-		p.complete(ctx, held, early)
+	for _, chID := range order {
+		if rs := early[chID]; len(rs) > 0 {
+			p.complete(ctx, held, chID, rs)
+		}
 	}
 	for _, b := range batches {
 		p.wg.Add(1)
@@ -404,7 +406,7 @@ func (p *Pipeline) dispatch(ctx, held context.Context, ds []store.Delivery) {
 				for i, d := range b.items {
 					rs[i] = throttled(d, end, now)
 				}
-				p.complete(ctx, held, rs)
+				p.complete(ctx, held, b.channel.ID, rs)
 				return
 			}
 			p.send(ctx, held, b)
@@ -437,20 +439,29 @@ func (p *Pipeline) send(ctx, held context.Context, b batch) {
 	now := p.opts.Now()
 	b.state.sent(b.items, now)
 	rs := make([]store.DeliveryResult, len(b.items))
+	latency := sendLatency.WithLabelValues(b.channel.ID)
+	retrying := 0
 	for i, d := range b.items {
 		sendErr := err
 		if err == nil {
 			sendErr = results[i].Err
 		}
 		if sendErr == nil {
-			at := now
 			rs[i] = store.DeliveryResult{ID: d.ID, Status: store.DeliverySent, ProviderID: results[i].ProviderID,
-				CountAttempt: true, At: at}
+				CountAttempt: true, At: now}
+			latency.Observe(now.Sub(d.CreatedAt).Seconds())
 			continue
 		}
 		rs[i] = p.classify(b.channel.ID, d, sendErr, now)
+		if rs[i].Status == store.DeliveryRetrying {
+			if retrying == 0 {
+				p.log.Info("deliveries will be retried", "channel", b.channel.ID, "reason", rs[i].Reason,
+					"next_attempt_at", rs[i].NextAttemptAt, "err", rs[i].LastError)
+			}
+			retrying++
+		}
 	}
-	p.complete(ctx, held, rs)
+	p.complete(ctx, held, b.channel.ID, rs)
 }
 
 func (p *Pipeline) classify(channelID string, d store.Delivery, err error, now time.Time) store.DeliveryResult {
@@ -496,10 +507,10 @@ func (p *Pipeline) failed(d store.Delivery, reason, msg string, now time.Time) s
 // outcome that is dropped makes its delivery go out again. Once the lease
 // under which they were claimed is lost, another node owns them and the
 // store would refuse the results anyway.
-func (p *Pipeline) complete(ctx, held context.Context, rs []store.DeliveryResult) {
+func (p *Pipeline) complete(ctx, held context.Context, channelID string, rs []store.DeliveryResult) {
 	p.record(ctx, held, rs)
 	for _, r := range rs {
-		deliveriesTotal.WithLabelValues(string(r.Status), r.Reason).Inc()
+		deliveriesTotal.WithLabelValues(channelID, string(r.Status), r.Reason).Inc()
 	}
 	p.mu.Lock()
 	p.inflight -= len(rs)

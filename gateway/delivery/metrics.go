@@ -6,8 +6,14 @@ var (
 	deliveriesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "switchboard",
 		Name:      "delivery_results_total",
-		Help:      "Delivery attempt outcomes by resulting status and reason.",
-	}, []string{"status", "reason"})
+		Help:      "Delivery attempt outcomes by channel, resulting status and reason (retrying/throttled and retrying/rate_limited are rate-limit waits).",
+	}, []string{"channel", "status", "reason"})
+	sendLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "switchboard",
+		Name:      "delivery_latency_seconds",
+		Help:      "Time from a delivery's enqueue to its successful send, by channel.",
+		Buckets:   []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900},
+	}, []string{"channel"})
 	claimSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "switchboard",
 		Name:      "delivery_claim_seconds",
@@ -18,5 +24,5 @@ var (
 
 // Collectors returns the package's Prometheus collectors for registration.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{deliveriesTotal, claimSeconds}
+	return []prometheus.Collector{deliveriesTotal, sendLatency, claimSeconds}
 }

@@ -18,6 +18,15 @@ type PluginStatus struct {
 	State    string `json:"state"`
 	Error    string `json:"error,omitempty"`
 	Restarts int    `json:"restarts"`
+	// Channels are the plugin's channel instances and their health.
+	Channels []ChannelHealth `json:"channels"`
+}
+
+// ChannelHealth is one channel instance's health as its plugin reports it.
+type ChannelHealth struct {
+	ID      string `json:"id"`
+	Healthy bool   `json:"healthy"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 // Health serves /healthz (the process answers) and /readyz (the store
@@ -26,6 +35,9 @@ type PluginStatus struct {
 type Health struct {
 	Store   Pinger
 	Plugins func() []PluginStatus
+	// Node is this gateway's node id (cluster.node_id), so an operator
+	// behind a load balancer sees which node answered.
+	Node string
 }
 
 func (h *Health) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -37,9 +49,10 @@ func (h *Health) readyz(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	out := struct {
 		Status  string         `json:"status"`
+		Node    string         `json:"node,omitempty"`
 		Store   string         `json:"store"`
 		Plugins []PluginStatus `json:"plugins"`
-	}{Status: "ok", Store: "ok", Plugins: []PluginStatus{}}
+	}{Status: "ok", Node: h.Node, Store: "ok", Plugins: []PluginStatus{}}
 	if h.Plugins != nil {
 		out.Plugins = h.Plugins()
 	}

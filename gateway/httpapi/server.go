@@ -5,7 +5,10 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 //go:embed openapi.yaml
@@ -121,13 +124,42 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 
 // accessLog logs every request at debug level, without query strings or
 // headers, which may carry keys.
+// accessLog logs each request at debug and counts it by route pattern
+// (the mux's, e.g. "POST /v1/api/broadcasts", filled in by routing), so
+// metrics do not grow a label per path.
 func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
+		took := time.Since(start)
+		route := r.Pattern
+		if route == "" || route == "/" {
+			route = "unmatched"
+		}
+		requestsTotal.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+		requestSeconds.WithLabelValues(route).Observe(took.Seconds())
 		log.LogAttrs(r.Context(), slog.LevelDebug, "http request",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("request_id", RequestID(r.Context())),
-			slog.Int("status", rec.status), slog.Duration("took", time.Since(start)))
+			slog.Int("status", rec.status), slog.Float64("took_ms", float64(took.Microseconds())/1000))
 	})
+}
+
+var (
+	requestsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "switchboard",
+		Name:      "http_requests_total",
+		Help:      "HTTP requests by route pattern and status code.",
+	}, []string{"route", "status"})
+	requestSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: "switchboard",
+		Name:      "http_request_duration_seconds",
+		Help:      "HTTP request handling time by route pattern (web chat sockets: the socket's life).",
+		Buckets:   []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"route"})
+)
+
+// Collectors returns the package's Prometheus collectors for registration.
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{requestsTotal, requestSeconds}
 }

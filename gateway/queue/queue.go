@@ -248,6 +248,7 @@ func (r *Runner) run(ctx context.Context, held context.Context, j store.Job) {
 			}
 		}
 		r.record(ctx, held, log, j, func(c context.Context) error { return r.store.FailJob(c, j.ID, j.Attempts, reason) })
+		jobsTotal.WithLabelValues(j.Kind, "gave_up").Inc()
 		return
 	}
 	h, ok := r.handlers[j.Kind]
@@ -263,21 +264,27 @@ func (r *Runner) run(ctx context.Context, held context.Context, j store.Job) {
 		cancel()
 	}
 	var outcome func(context.Context) error
+	var label string
 	switch {
 	case held.Err() != nil:
 		log.Warn("job cancelled: this node lost its lease; another node runs it", "err", err)
+		jobsTotal.WithLabelValues(j.Kind, "lost_claim").Inc()
 		return
 	case err == nil:
+		label = "completed"
 		outcome = func(c context.Context) error { return r.store.CompleteJob(c, j.ID, j.Attempts) }
 	case errors.Is(err, ErrPermanent) || j.Attempts >= r.opts.MaxAttempts:
 		log.Error("job failed", "err", err)
+		label = "failed"
 		outcome = func(c context.Context) error { return r.store.FailJob(c, j.ID, j.Attempts, err.Error()) }
 	default:
 		next := time.Now().Add(Backoff(j.Attempts, time.Second, 5*time.Minute))
 		log.Warn("job will retry", "err", err, "run_at", next)
+		label = "retrying"
 		outcome = func(c context.Context) error { return r.store.RetryJob(c, j.ID, j.Attempts, err.Error(), next) }
 	}
 	r.record(ctx, held, log, j, outcome)
+	jobsTotal.WithLabelValues(j.Kind, label).Inc()
 }
 
 // record stores a job's outcome, retrying while the store is unreachable

@@ -24,6 +24,7 @@ type Store interface {
 	Deliveries
 	Jobs
 	Nodes
+	Stats
 	InboundDedupe
 	FlowTriggers
 	Audience
@@ -433,6 +434,29 @@ type Jobs interface {
 	RetryJob(ctx context.Context, id int64, attempt int, err string, runAt time.Time) error
 	// FailJob gives up on the job, recording err.
 	FailJob(ctx context.Context, id int64, attempt int, err string) error
+}
+
+// QueueStat counts the jobs of one kind that wait or run.
+type QueueStat struct {
+	Kind             string
+	Pending, Running int
+	// OldestDue is when the longest-waiting pending job became due (zero
+	// when none is pending).
+	OldestDue time.Time
+}
+
+// OutboxStat counts one channel's deliveries in one pending state.
+type OutboxStat struct {
+	ChannelID string
+	Status    DeliveryStatus // queued, retrying or sending
+	Count     int
+}
+
+// Stats are the store-wide counts operators watch (metrics). They read,
+// never write, and may scan the pending rows.
+type Stats interface {
+	QueueStats(ctx context.Context) ([]QueueStat, error)
+	OutboxStats(ctx context.Context) ([]OutboxStat, error)
 }
 
 // Released counts the work taken back from nodes.

@@ -185,3 +185,37 @@ func testReleaseOrphans(t *testing.T, s store.Store) {
 	wantEqual(t, "released delivery", keys(claim(t, s, t0.Add(time.Minute), 10)), []string{"lost"})
 	wantEqual(t, "released job", claimJobs(t, s, t0.Add(time.Minute)), []string{"lost-job"})
 }
+
+// testStats counts what waits and runs.
+func testStats(t *testing.T, s store.Store) {
+	qs, err := s.QueueStats(ctx(t))
+	must(t, err)
+	wantEqual(t, "empty queue", qs, []store.QueueStat(nil))
+	enqueueJob(t, s, "a", "", t0)
+	enqueueJob(t, s, "a", "", t0.Add(-time.Minute))
+	enqueueJob(t, s, "b", "", t0.Add(time.Hour))
+	js, err := s.ClaimJobs(ctx(t), store.JobClaimOptions{Node: nodeA, Limit: 1, Now: t0})
+	must(t, err)
+	wantEqual(t, "claimed", len(js), 1)
+	qs, err = s.QueueStats(ctx(t))
+	must(t, err)
+	wantEqual(t, "queue", qs, []store.QueueStat{
+		{Kind: "a", Pending: 1, Running: 1, OldestDue: t0},
+		{Kind: "b", Pending: 1, OldestDue: t0.Add(time.Hour)},
+	})
+
+	enqueue(t, s, delivery("s1", "r1"), delivery("s2", "r1"), delivery("s3", "r2"))
+	other := delivery("s4", "r3")
+	other.ChannelID = "ch2"
+	enqueue(t, s, other)
+	got := claim(t, s, t0, 1)
+	complete(t, s, store.DeliveryResult{ID: got[0].ID, Status: store.DeliverySent, At: t0})
+	claim(t, s, t0, 1)
+	os, err := s.OutboxStats(ctx(t))
+	must(t, err)
+	wantEqual(t, "outbox", os, []store.OutboxStat{
+		{ChannelID: "ch", Status: store.DeliveryQueued, Count: 1},
+		{ChannelID: "ch", Status: store.DeliverySending, Count: 1},
+		{ChannelID: "ch2", Status: store.DeliveryQueued, Count: 1},
+	})
+}

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"NodeRestart", testNodeRestart},
 		{"JobFencing", testJobFencing},
 		{"ReleaseOrphans", testReleaseOrphans},
+		{"Stats", testStats},
 		{"CompleteDeliveries", testCompleteDeliveries},
 		{"Receipts", testReceipts},
 		{"Jobs", testJobs},
