@@ -74,6 +74,9 @@ func (p *Process) Kill() {
 	_ = p.cmd.Wait()
 }
 
+// PID is the gateway process's id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
 // Restart starts the gateway again on the same config and database.
 func (p *Process) Restart() {
 	p.t.Helper()
