@@ -11,7 +11,7 @@ import (
 type RetentionConfig struct {
 	// Interval is the time between cleaner runs. Defaults to 1m.
 	Interval time.Duration `yaml:"interval"`
-	// BatchSize bounds the records one delete removes. Defaults to 1000.
+	// BatchSize bounds the records one delete removes. Defaults to 500.
 	BatchSize int `yaml:"batch_size"`
 	// FailedJobs: jobs that gave up, from their last run (completed
 	// jobs are deleted at once). Defaults to 168h.
@@ -62,7 +62,7 @@ func (r *RetentionConfig) applyDefaults() {
 		}
 	}
 	if r.BatchSize == 0 {
-		r.BatchSize = 1000
+		r.BatchSize = 500
 	}
 }
 

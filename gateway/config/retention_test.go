@@ -13,7 +13,7 @@ func TestRetentionDefaultsAndOverrides(t *testing.T) {
 	}
 	r := cfg.Retention
 	if r.SeenEvents != 48*time.Hour || r.Messages != -time.Second || r.SentDeliveries != 30*24*time.Hour ||
-		r.FailedDeliveries != 90*24*time.Hour || r.FlowTriggers != 30*24*time.Hour || r.Interval != time.Minute || r.BatchSize != 1000 {
+		r.FailedDeliveries != 90*24*time.Hour || r.FlowTriggers != 30*24*time.Hour || r.Interval != time.Minute || r.BatchSize != 500 {
 		t.Fatalf("retention = %+v", r)
 	}
 }

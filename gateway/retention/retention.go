@@ -8,7 +8,8 @@
 // run). Deletes go in small batches, oldest first, through indexes that
 // hold only deletable rows, and after each batch the cleaner waits as long
 // as the batch took, so on SQLite it holds the single writer for at most
-// half the time while there is a backlog, one short transaction at a time.
+// half the time, one short transaction at a time: a request waits for one
+// batch at most.
 package retention
 
 import (
@@ -46,7 +47,7 @@ type Options struct {
 	// node keeps cleaning, and another takes over a Lease after it dies.
 	// Default twice Interval.
 	Lease time.Duration
-	// BatchSize bounds the records one delete removes. Default 1,000.
+	// BatchSize bounds the records one delete removes. Default 500.
 	BatchSize int
 	// Now is the clock records' ages are measured on. Default time.Now.
 	Now func() time.Time
@@ -70,7 +71,7 @@ func New(o Options) *Cleaner {
 		o.Lease = 2 * o.Interval
 	}
 	if o.BatchSize <= 0 {
-		o.BatchSize = 1000
+		o.BatchSize = 500
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -134,11 +135,16 @@ func (c *Cleaner) RunOnce(ctx context.Context) (Report, error) {
 			rep.Batches++
 			rep.Deleted[kind] += n
 			deletedTotal.WithLabelValues(string(kind)).Add(float64(n))
-			if n < c.o.BatchSize {
+			if n == 0 {
 				break
 			}
+			// Also between kinds: back to back, one run's statements
+			// would hold the writer for their sum.
 			if err := c.o.Pause(ctx, max(time.Since(began), minPause)); err != nil {
 				return rep, err
+			}
+			if n < c.o.BatchSize {
+				break
 			}
 			if now := c.o.Now(); now.Sub(renewed) > c.o.Lease/3 {
 				held, err := c.o.Store.TakeCleanerLease(ctx, c.o.Holder, now, c.o.Lease)
