@@ -166,7 +166,9 @@ func (s *Store) DeletePerson(ctx context.Context, workspaceID, id string) error 
 		for _, q := range []string{
 			`DELETE FROM webchat_messages WHERE (channel_id, user_id) IN (
 				SELECT channel_id, address FROM identities WHERE workspace_id = ? AND person_id = ?)`,
-			`DELETE FROM deliveries WHERE workspace_id = ? AND person_id = ?`,
+			// person_id <> '' lets the partial index deliveries_person
+			// serve it (a bound id does not imply it).
+			`DELETE FROM deliveries WHERE workspace_id = ? AND person_id = ? AND person_id <> ''`,
 			// Their messages go with them (ON DELETE CASCADE).
 			`DELETE FROM conversations WHERE workspace_id = ? AND person_id = ?`,
 		} {
