@@ -35,6 +35,9 @@ go test -run '^$' -bench '^Benchmark(FlowTrigger|InboundReply)Latency$' -benchti
 section "Web chat: flow_trigger → connected client, and many concurrent connections (memory per connection, broadcast to all)"
 go test -run '^$' -bench '^BenchmarkWebchat' -benchtime 1x -timeout 20m ./gateway/e2e/ | show
 
+section "Retention under steady load on SQLite (100 flow_triggers/s + 20 inbound/s): database size and API p99 without and with the cleaner (10 s horizon)"
+go test -run '^$' -bench '^BenchmarkRetentionSteadyLoad$' -benchtime 1x -timeout 5m ./gateway/e2e/ | show
+
 section "Outbox on SQLite (and PostgreSQL when SWITCHBOARD_TEST_POSTGRES_URL is set): enqueue, claim, complete 1,000,000 rows"
 go test -run '^$' -bench 'BenchmarkOutbox' -benchtime 1x ./gateway/store/sqlstore/ | show
 

@@ -31,6 +31,7 @@ import (
 	"github.com/switchboard-gw/switchboard/gateway/netguard"
 	"github.com/switchboard-gw/switchboard/gateway/pluginhost"
 	"github.com/switchboard-gw/switchboard/gateway/queue"
+	"github.com/switchboard-gw/switchboard/gateway/retention"
 	"github.com/switchboard-gw/switchboard/gateway/store"
 	"github.com/switchboard-gw/switchboard/gateway/store/sqlstore"
 	"github.com/switchboard-gw/switchboard/gateway/webchat"
@@ -56,6 +57,8 @@ type App struct {
 	Broadcasts *broadcast.Service
 	// Webchat holds the web chat websockets and their outbox.
 	Webchat *webchat.Service
+	// Cleaner deletes records older than their retention.
+	Cleaner *retention.Cleaner
 	handler http.Handler
 	metrics http.Handler // served by handler, or on metrics.listen
 	watch   *channelWatch
@@ -142,12 +145,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	a.Conversations = &inbound.Handler{Store: st, Engine: a.Engine, Delivery: a.Pipeline}
 	a.Queue.Handle(inbound.JobKind, a.Conversations.Run)
 	a.Queue.OnGiveUp(inbound.JobKind, a.Conversations.GiveUp)
+	a.Cleaner = a.newCleaner()
 	a.watch = &channelWatch{app: a, seen: map[string]time.Time{}, bots: map[string]time.Time{}}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, cs := range [][]prometheus.Collector{delivery.Collectors(), cluster.Collectors(), webchat.Collectors(),
-		queue.Collectors(), audience.Collectors(), httpapi.Collectors()} {
+		queue.Collectors(), audience.Collectors(), httpapi.Collectors(), retention.Collectors()} {
 		reg.MustRegister(cs...)
 	}
 	reg.MustRegister(newStateCollector(st, a.Host.Status, a.Node.ID()))
@@ -218,7 +222,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context) error{a.Queue.Run, a.Pipeline.Run, a.watch.run, a.sweep, a.Webchat.Run} {
+	for _, run := range []func(context.Context) error{a.Queue.Run, a.Pipeline.Run, a.watch.run, a.closeExpired, a.Cleaner.Run, a.Webchat.Run} {
 		wg.Go(func() {
 			if err := run(workCtx); err != nil {
 				a.log.Error("worker stopped", "err", err)
@@ -335,8 +339,9 @@ func (a *App) pluginStatus() []httpapi.PluginStatus {
 	return out
 }
 
-// sweep closes expired conversations and forgets old platform event ids.
-func (a *App) sweep(ctx context.Context) error {
+// closeExpired closes conversations whose expiry passed. (Old records are
+// the Cleaner's.)
+func (a *App) closeExpired(ctx context.Context) error {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
@@ -345,16 +350,10 @@ func (a *App) sweep(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		now := time.Now()
-		if n, err := a.Store.CloseExpired(ctx, now); err != nil {
+		if n, err := a.Store.CloseExpired(ctx, time.Now()); err != nil {
 			a.log.Error("close expired conversations", "err", err)
 		} else if n > 0 {
 			a.log.Info("closed expired conversations", "count", n)
-		}
-		// Platforms retry for at most a few days (Slack: minutes,
-		// Standard Webhooks senders: up to ~3 days).
-		if _, err := a.Store.PruneSeenEvents(ctx, now.Add(-96*time.Hour)); err != nil {
-			a.log.Error("prune seen events", "err", err)
 		}
 	}
 }

@@ -9,7 +9,8 @@ import (
 // csmlRoutes wires the CSML Studio-compatible APIs: broadcasts (flow
 // triggers with per-request results), chat, bot and conversations.
 func (a *App) csmlRoutes() []httpapi.Route {
-	a.Broadcasts = &broadcast.Service{Store: a.Store, Bots: a.Bots, Queue: a.Queue, Logger: a.log}
+	a.Broadcasts = &broadcast.Service{Store: a.Store, Bots: a.Bots, Queue: a.Queue, Logger: a.log,
+		Retention: a.cfg.Retention.FlowTriggers}
 	a.Conversations.Observe = a.Broadcasts.Observe
 	api := &httpapi.CSML{
 		Auth:       &auth.Authenticator{Keys: a.Store, Logger: a.log},

@@ -177,8 +177,9 @@ func findChannel(chs []store.Channel, ref string) (store.Channel, bool) {
 	return store.Channel{}, false
 }
 
-// DeletePerson deletes a person; deleting an unknown one succeeds, as
-// Customer.io's does.
+// DeletePerson deletes a person and erases what is recorded about them
+// (conversations, messages, deliveries: see store.People), a privacy
+// request; deleting an unknown one succeeds, as Customer.io's does.
 func (s *Service) DeletePerson(ctx context.Context, workspaceID, ref string) error {
 	p, err := FindPerson(ctx, s.o.Store, workspaceID, ref)
 	if err == nil {

@@ -20,8 +20,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/switchboard-gw/switchboard/gateway/bot"
 	"github.com/switchboard-gw/switchboard/gateway/conversation"
 	"github.com/switchboard-gw/switchboard/gateway/inbound"
@@ -75,6 +73,10 @@ type Service struct {
 	Queue  inbound.Notifier
 	Logger *slog.Logger
 	Now    func() time.Time
+	// Retention is how long requests are kept (the cleaner's
+	// retention.flow_triggers); an unknown id older than that is
+	// *ExpiredError. ≤ 0: requests are kept for ever.
+	Retention time.Duration
 }
 
 // Request is one flow trigger.
@@ -120,7 +122,7 @@ func (s *Service) Trigger(ctx context.Context, r Request) (ft store.FlowTrigger,
 	}
 	now := s.now()
 	ft = store.FlowTrigger{
-		RequestID: uuid.NewString(), WorkspaceID: r.Channel.WorkspaceID, BotID: r.Channel.BotID,
+		RequestID: newRequestID(now), WorkspaceID: r.Channel.WorkspaceID, BotID: r.Channel.BotID,
 		ChannelID: r.Channel.ID, UserID: r.UserID, FlowID: r.FlowID, StepID: r.StepID,
 		CloseFlows: r.CloseFlows, Metadata: r.Metadata, IdempotencyKey: r.IdempotencyKey,
 		BodyHash: r.BodyHash, Status: store.FlowTriggerQueued, CreatedAt: now,

@@ -2,6 +2,7 @@ package broadcast
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/switchboard-gw/switchboard/gateway/store"
@@ -40,9 +41,18 @@ type Result struct {
 	DeliveredAt *time.Time // when the last message was accepted
 }
 
-// Result returns the outcome of one of a channel's requests.
+// Result returns the outcome of one of a channel's requests: an unknown
+// id is store.ErrNotFound, or *ExpiredError when it is older than the
+// retention.
 func (s *Service) Result(ctx context.Context, channelID, requestID string) (Result, error) {
 	ft, err := s.Store.GetFlowTrigger(ctx, channelID, requestID)
+	if errors.Is(err, store.ErrNotFound) {
+		// Another channel's expired id says expired too: its time is in
+		// the id, nothing else is told.
+		if at, ok := requestTime(requestID); ok && s.Retention > 0 && at.Before(s.now().Add(-s.Retention)) {
+			return Result{}, &ExpiredError{RequestID: requestID, AcceptedAt: at, Retention: s.Retention}
+		}
+	}
 	if err != nil {
 		return Result{}, err
 	}

@@ -50,18 +50,19 @@ type Config struct {
 	// SWITCHBOARD_SECRET_KEY in production. When empty, a SQLite gateway
 	// uses (and first creates) a key file beside the database; a
 	// PostgreSQL one refuses to start.
-	SecretKey string         `yaml:"secret_key"`
-	Log       LogConfig      `yaml:"log"`
-	Plugins   PluginsConfig  `yaml:"plugins"`
-	Delivery  DeliveryConfig `yaml:"delivery"`
-	Queue     QueueConfig    `yaml:"queue"`
-	API       APIConfig      `yaml:"api"`
-	Security  Security       `yaml:"security"`
-	Audience  AudienceConfig `yaml:"audience"`
-	Webchat   WebchatConfig  `yaml:"webchat"`
-	Cluster   ClusterConfig  `yaml:"cluster"`
-	Metrics   MetricsConfig  `yaml:"metrics"`
-	Server    ServerConfig   `yaml:"server"`
+	SecretKey string          `yaml:"secret_key"`
+	Log       LogConfig       `yaml:"log"`
+	Plugins   PluginsConfig   `yaml:"plugins"`
+	Delivery  DeliveryConfig  `yaml:"delivery"`
+	Queue     QueueConfig     `yaml:"queue"`
+	API       APIConfig       `yaml:"api"`
+	Security  Security        `yaml:"security"`
+	Audience  AudienceConfig  `yaml:"audience"`
+	Webchat   WebchatConfig   `yaml:"webchat"`
+	Cluster   ClusterConfig   `yaml:"cluster"`
+	Metrics   MetricsConfig   `yaml:"metrics"`
+	Server    ServerConfig    `yaml:"server"`
+	Retention RetentionConfig `yaml:"retention"`
 
 	// SecretKeysPrevious are earlier secret keys: values sealed under them
 	// still open (nothing new is sealed under them), so a key rotates
@@ -313,6 +314,7 @@ func (c *Config) applyDefaults() {
 	if c.Server.Public.Burst == 0 {
 		c.Server.Public.Burst = max(1, int(2*c.Server.Public.RateLimit))
 	}
+	c.Retention.applyDefaults()
 	if c.API.KeyRateLimit == 0 {
 		c.API.KeyRateLimit = 50
 	}
@@ -365,6 +367,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("cluster.heartbeat (%s) must be shorter than cluster.lease (%s), which must be positive",
 			c.Cluster.Heartbeat, c.Cluster.Lease))
 	}
+	errs = append(errs, c.Retention.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-gw/switchboard/gateway/config"
 	"github.com/switchboard-gw/switchboard/gateway/internal/gatewaytest"
 	"github.com/switchboard-gw/switchboard/gateway/store"
 )
@@ -44,8 +45,14 @@ type csmlEnv struct {
 
 func newCSML(t *testing.T) csmlEnv {
 	t.Helper()
+	return newCSMLWith(t, nil)
+}
+
+// newCSMLWith is newCSML on a gateway whose config configure adjusts.
+func newCSMLWith(t *testing.T, configure func(*config.Config)) csmlEnv {
+	t.Helper()
 	sink := gatewaytest.NewSink(t, gatewaytest.OutboundSecret)
-	g := gatewaytest.Start(t, gatewaytest.Options{Plugins: []string{"webhook"}})
+	g := gatewaytest.Start(t, gatewaytest.Options{Plugins: []string{"webhook"}, Configure: configure})
 	g.Apply(t, demoWorkspace(t, sink.URL))
 	b, err := g.Store.GetBotByName(context.Background(), "demo", "demo")
 	if err != nil {

@@ -241,6 +241,10 @@ func viewDelivery(d store.Delivery) deliveryView {
 
 func (c *CSML) getBroadcast(w http.ResponseWriter, r *http.Request, ch store.Channel) {
 	res, err := c.Broadcasts.Result(r.Context(), ch.ID, r.PathValue("request_id"))
+	if expired := (*broadcast.ExpiredError)(nil); errors.As(err, &expired) {
+		WriteErrors(w, Errf(http.StatusNotFound, "expired", "", "%s", expired.Error()))
+		return
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		WriteErrors(w, Errf(http.StatusNotFound, "request_not_found", "", "no broadcast request %q on this channel", r.PathValue("request_id")))
 		return

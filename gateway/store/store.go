@@ -28,6 +28,7 @@ type Store interface {
 	InboundDedupe
 	FlowTriggers
 	Audience
+	Retention
 
 	// WithTx runs fn in one transaction: fn's Store sees and writes inside
 	// it; the transaction commits when fn returns nil and rolls back
@@ -201,7 +202,13 @@ type People interface {
 	// FindPeopleByEmail returns every person with that email (compared
 	// case-insensitively), oldest first.
 	FindPeopleByEmail(ctx context.Context, workspaceID, email string) ([]Person, error)
-	// DeletePerson deletes the person and their identities.
+	// DeletePerson deletes the person and everything recorded about
+	// them (a privacy request): their identities, segment memberships and
+	// events; the conversations stored under their id, with memory and
+	// messages; the deliveries to them, pending ones included (they are
+	// not sent); and the web chat outbox messages to their addresses.
+	// Records made under an id the person had before RenamePerson keep
+	// that id and are not found.
 	DeletePerson(ctx context.Context, workspaceID, id string) error
 	// LinkIdentity attaches (ChannelID, Address) to a person, moving it if
 	// it belonged to someone else.
@@ -498,6 +505,6 @@ type Nodes interface {
 type InboundDedupe interface {
 	// MarkEventSeen records (channelID, eventID) and reports whether it was
 	// new.
+	// Old ids are forgotten by Retention (RetainSeenEvents).
 	MarkEventSeen(ctx context.Context, channelID, eventID string, at time.Time) (bool, error)
-	PruneSeenEvents(ctx context.Context, before time.Time) (int, error)
 }

@@ -15,12 +15,3 @@ func (s *Store) MarkEventSeen(ctx context.Context, channelID, eventID string, at
 	}
 	return n == 1, nil
 }
-
-// PruneSeenEvents forgets events seen before the given time.
-func (s *Store) PruneSeenEvents(ctx context.Context, before time.Time) (int, error) {
-	n, err := s.execCount(ctx, `DELETE FROM seen_events WHERE seen_at < ?`, micros(before))
-	if err != nil {
-		return 0, fmt.Errorf("prune seen events: %w", err)
-	}
-	return n, nil
-}

@@ -157,10 +157,29 @@ func (s *Store) FindPeopleByEmail(ctx context.Context, workspaceID, email string
 		WHERE workspace_id = ? AND email = ? AND email <> '' ORDER BY created_at, id`, workspaceID, email)
 }
 
-// DeletePerson deletes the person; their identities go with them.
+// DeletePerson deletes the person and erases what is recorded about them
+// (see store.People), in one transaction.
 func (s *Store) DeletePerson(ctx context.Context, workspaceID, id string) error {
-	n, err := s.execCount(ctx, `DELETE FROM people WHERE workspace_id = ? AND id = ?`, workspaceID, id)
-	return notFoundIfNone(n, err, "delete person "+id)
+	return s.tx(ctx, func(tx *Store) error {
+		// The outbox rows are found through the identities, which the
+		// person's deletion removes: first.
+		for _, q := range []string{
+			`DELETE FROM webchat_messages WHERE (channel_id, user_id) IN (
+				SELECT channel_id, address FROM identities WHERE workspace_id = ? AND person_id = ?)`,
+			// person_id <> '' lets the partial index deliveries_person
+			// serve it (a bound id does not imply it).
+			`DELETE FROM deliveries WHERE workspace_id = ? AND person_id = ? AND person_id <> ''`,
+			// Their messages go with them (ON DELETE CASCADE).
+			`DELETE FROM conversations WHERE workspace_id = ? AND person_id = ?`,
+		} {
+			if _, err := tx.exec(ctx, q, workspaceID, id); err != nil {
+				return fmt.Errorf("delete person %s: erase: %w", id, err)
+			}
+		}
+		// Identities, memberships and events go with the person.
+		n, err := tx.execCount(ctx, `DELETE FROM people WHERE workspace_id = ? AND id = ?`, workspaceID, id)
+		return notFoundIfNone(n, err, "delete person "+id)
+	})
 }
 
 // LinkIdentity attaches (ChannelID, Address) to the person. The person and

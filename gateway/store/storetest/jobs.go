@@ -130,7 +130,7 @@ func testInboundDedupe(t *testing.T, s store.Store) {
 			t.Fatalf("MarkEventSeen(%s, %s) = %v, want %v", tc.channel, tc.event, got, tc.want)
 		}
 	}
-	n, err := s.PruneSeenEvents(ctx(t), t0.Add(time.Minute))
+	n, err := s.Prune(ctx(t), store.RetainSeenEvents, t0.Add(time.Minute), 10)
 	must(t, err)
 	wantEqual(t, "pruned", n, 2)
 	again, err := s.MarkEventSeen(ctx(t), "ch", "e1", t0.Add(2*time.Hour))

@@ -52,6 +52,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobKeys", testJobKeys},
 		{"InboundDedupe", testInboundDedupe},
 		{"FlowTriggers", testFlowTriggers},
+		{"Retention", testRetention},
+		{"CleanerLease", testCleanerLease},
+		{"ErasePerson", testErasePerson},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
