@@ -261,15 +261,45 @@ func (e *Engine) fanOut(ctx context.Context, t store.Trigger) error {
 		return err
 	}
 	defer src.close()
+	// The next batch is read and rendered while the current one is
+	// written: reading recipients (a read connection) and rendering (CPU)
+	// need not wait for the writer. A batch read ahead when the step
+	// budget ends is dropped; the continuation reads it again from the
+	// cursor.
+	pctx, cancel := context.WithCancel(ctx)
+	var ahead <-chan prepared
+	defer func() {
+		cancel()
+		if ahead != nil {
+			<-ahead // src stays open until the read ahead ends
+		}
+	}()
+	prepare := func() <-chan prepared {
+		c := make(chan prepared, 1)
+		go func() {
+			b, err := src.next(pctx)
+			if err != nil {
+				c <- prepared{err: err}
+				return
+			}
+			c <- prepared{b: b, out: pl.render(pctx, e.opts.Templates, &req, b.items)}
+		}()
+		return c
+	}
 	deadline := e.opts.Now().Add(e.opts.StepBudget)
 	steps := t.Steps
 	errs := errorBudget{stored: t.Errors, max: int64(e.opts.MaxErrorLines)}
+	ahead = prepare()
 	for {
-		b, err := src.next(ctx)
-		if err != nil {
-			return err
+		p := <-ahead
+		ahead = nil
+		if p.err != nil {
+			return p.err
 		}
-		out := pl.render(ctx, e.opts.Templates, &req, b.items)
+		b, out := p.b, p.out
+		if !b.done {
+			ahead = prepare()
+		}
 		err = e.commit(ctx, t, steps, b, out, errs.take(append(b.errs, out.errs...)))
 		if errors.Is(err, store.ErrConflict) {
 			log.Warn("another worker advanced the trigger; stopping")
@@ -293,6 +323,13 @@ func (e *Engine) fanOut(ctx context.Context, t store.Trigger) error {
 			return nil
 		}
 	}
+}
+
+// prepared is a batch read and rendered ahead of its commit.
+type prepared struct {
+	b   batch
+	out output
+	err error
 }
 
 // errorBudget caps the error lines a fan-out stores: a data file of

@@ -394,10 +394,6 @@ func (p *Pipeline) dispatch(ctx, held context.Context, ds []store.Delivery) {
 			if wait := b.start.Sub(p.opts.Now()); wait > 0 {
 				time.Sleep(wait)
 			}
-			// Take a worker only once it is the batch's turn, so batches
-			// waiting for theirs do not hold back those that are due.
-			p.sem <- struct{}{}
-			defer func() { <-p.sem }()
 			// A rate-limited answer may have paused the channel since the
 			// batch was scheduled: hand it back until the pause ends
 			// rather than send before the platform's retry-after.
@@ -409,7 +405,15 @@ func (p *Pipeline) dispatch(ctx, held context.Context, ds []store.Delivery) {
 				p.complete(ctx, held, b.channel.ID, rs)
 				return
 			}
-			p.send(ctx, held, b)
+			// Take a worker only once it is the batch's turn, so batches
+			// waiting for theirs do not hold back those that are due,
+			// and only for the Send: recording its outcome waits for the
+			// store's writer, which must not keep the next batch from
+			// going out.
+			p.sem <- struct{}{}
+			rs := p.send(ctx, b)
+			<-p.sem
+			p.complete(ctx, held, b.channel.ID, rs)
 		}()
 	}
 }
@@ -420,7 +424,8 @@ func throttled(d store.Delivery, at, now time.Time) store.DeliveryResult {
 	return store.DeliveryResult{ID: d.ID, Status: store.DeliveryRetrying, Reason: ReasonThrottled, NextAttemptAt: at, At: now}
 }
 
-func (p *Pipeline) send(ctx, held context.Context, b batch) {
+// send sends one batch and returns its outcomes.
+func (p *Pipeline) send(ctx context.Context, b batch) []store.DeliveryResult {
 	out := make([]sdk.Outbound, len(b.items))
 	for i, d := range b.items {
 		out[i] = sdk.Outbound{
@@ -461,7 +466,7 @@ func (p *Pipeline) send(ctx, held context.Context, b batch) {
 			retrying++
 		}
 	}
-	p.complete(ctx, held, b.channel.ID, rs)
+	return rs
 }
 
 func (p *Pipeline) classify(channelID string, d store.Delivery, err error, now time.Time) store.DeliveryResult {
