@@ -12,7 +12,7 @@ for f in $targets; do
 	dir=./$(dirname "$f")
 	for name in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //'); do
 		echo "fuzz $dir $name ($fuzztime)"
-		go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$dir" >/tmp/fuzz.$$.log 2>&1 || {
+		go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" -fuzzminimizetime 5s "$dir" >/tmp/fuzz.$$.log 2>&1 || {
 			cat /tmp/fuzz.$$.log
 			echo "fuzz: $name in $dir failed; the failing input is under $dir/testdata/fuzz/$name/"
 			rm -f /tmp/fuzz.$$.log
