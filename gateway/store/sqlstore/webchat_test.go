@@ -373,7 +373,9 @@ func testWebchatNodes(t *testing.T, s *sqlstore.Store) {
 	online("b", t0.Add(ttl), "cyd")
 }
 
-func TestWebchatForgetNodeReevaluates(t *testing.T) { onBothEngines(t, testWebchatForgetNodeReevaluates) }
+func TestWebchatForgetNodeReevaluates(t *testing.T) {
+	onBothEngines(t, testWebchatForgetNodeReevaluates)
+}
 
 // testWebchatForgetNodeReevaluates: when a dead node is forgotten, the
 // unacknowledged messages of its users connected nowhere else wait for a
