@@ -74,3 +74,20 @@ func (s *channelServer) RenderOutbound(ctx context.Context, req *channelv1.Rende
 	}
 	return out, nil
 }
+
+func (s *channelServer) RenderResumeReset(ctx context.Context, req *channelv1.RenderResumeResetRequest) (*channelv1.RenderResumeResetResponse, error) {
+	rr, ok := s.impl.(ResumeResetter)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "channel renders no resume reset")
+	}
+	frame, err := rr.RenderResumeReset(ctx, ResumeReset{
+		ChannelID: req.GetChannelId(),
+		UserID:    req.GetUserId(),
+		Requested: req.GetRequested(),
+		LastSeq:   req.GetLastSeq(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &channelv1.RenderResumeResetResponse{Frame: frame}, nil
+}

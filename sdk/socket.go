@@ -37,6 +37,30 @@ type SocketChannel interface {
 	RenderOutbound(ctx context.Context, batch []SequencedOutbound) ([]RenderedFrame, error)
 }
 
+// ResumeResetter is implemented by a SocketChannel whose protocol can tell a
+// client that it asked to resume after a sequence number the gateway never
+// gave out (a client that kept its state across a database reset, or a
+// bug). The gateway then resumes the session after the last number it did
+// give out, and writes this frame after the Replies of the session's start
+// and before any message, so the client can count from there. Without it,
+// the gateway resumes such a session the same way but cannot tell the
+// client, which may then take the next messages for ones it has.
+type ResumeResetter interface {
+	RenderResumeReset(ctx context.Context, r ResumeReset) ([]byte, error)
+}
+
+// ResumeReset says a session resumes after LastSeq, not after Requested.
+type ResumeReset struct {
+	ChannelID string
+	UserID    string
+	// Requested is the sequence number the client asked to resume after,
+	// greater than LastSeq.
+	Requested int64
+	// LastSeq is the last sequence number given out for the user (0: none
+	// yet). The next message's is greater.
+	LastSeq int64
+}
+
 // SecretSessionKey names the secret the gateway adds to the
 // InstanceConfig.Secrets of every channel of a websocket plugin: a key of at
 // least 32 bytes, derived per channel from the gateway's secret_key, for

@@ -195,6 +195,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 			return fmt.Errorf("listen: %w", err)
 		}
 	}
+	a.watch.record(ctx)
 	if err := a.Host.Start(ctx); err != nil {
 		return fmt.Errorf("start plugins: %w", err)
 	}

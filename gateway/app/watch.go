@@ -26,12 +26,19 @@ func (a *App) SyncChannels(ctx context.Context) {
 	a.watch.scan(ctx, false)
 }
 
+// record notes the channels and bots as they are, configuring nothing. Run
+// calls it before the plugins start, which configure every channel they
+// find: a channel changed after it is configured by the next scan (perhaps
+// once more than needed), never skipped as seen.
+func (w *channelWatch) record(ctx context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.scan(ctx, true)
+}
+
 func (w *channelWatch) run(ctx context.Context) error {
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
-	w.mu.Lock()
-	w.scan(ctx, true)
-	w.mu.Unlock()
 	for {
 		select {
 		case <-ctx.Done():
@@ -44,8 +51,9 @@ func (w *channelWatch) run(ctx context.Context) error {
 	}
 }
 
-// scan configures changed channels; the first scan only records the state,
-// because the host configured every instance when the plugins started.
+// scan configures changed channels; the first scan (record) only records
+// the state, because the host configures every instance when the plugins
+// start.
 func (w *channelWatch) scan(ctx context.Context, first bool) {
 	a := w.app
 	w.scanBots(ctx)

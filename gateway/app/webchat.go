@@ -15,11 +15,14 @@ import (
 // users' connections (LISTEN/NOTIFY).
 func (a *App) newWebchat() (*webchat.Service, error) {
 	opts := webchat.Options{
-		Store:     a.Store,
-		Plugins:   a.Host,
-		Events:    &inbound.Sink{Store: a.Store, Queue: a.Queue},
-		Queue:     a.Queue,
-		Limits:    webchat.Limits{Retention: a.cfg.Webchat.Retention},
+		Store:   a.Store,
+		Plugins: a.Host,
+		Events:  &inbound.Sink{Store: a.Store, Queue: a.Queue},
+		Queue:   a.Queue,
+		// Web chat presence holds under a lease as long as the node's
+		// claims do: a dead node's users count offline, and its messages
+		// are re-evaluated, as soon as its work is taken over.
+		Limits:    webchat.Limits{Retention: a.cfg.Webchat.Retention, NodeTTL: a.cfg.Cluster.Lease},
 		SecretKey: a.cfg.SecretKey,
 		Logger:    a.log,
 	}

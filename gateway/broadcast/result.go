@@ -13,8 +13,11 @@ type Status string
 
 // Request outcomes, from the request and its deliveries.
 const (
-	StatusQueued  Status = "queued"  // accepted; the flow has not run yet
-	StatusSending Status = "sending" // the flow ran; messages are being sent
+	StatusQueued Status = "queued" // accepted; the flow has not run yet
+	// StatusSending: the flow ran; messages are being sent, or, Reason
+	// awaiting_ack, are written to a web chat user's connection that has
+	// not acknowledged them yet.
+	StatusSending Status = "sending"
 	// StatusRetrying: a message failed transiently and will be retried;
 	// Reason says why (rate_limited, plugin_down, transient_error, …).
 	StatusRetrying Status = "retrying"
@@ -78,7 +81,7 @@ func summarize(ds []store.Delivery) (Status, string, *time.Time) {
 	if len(ds) == 0 {
 		return StatusCompleted, "", nil
 	}
-	var pending, retrying, waiting, failed *store.Delivery
+	var pending, unacked, retrying, waiting, failed *store.Delivery
 	var last *time.Time
 	for i := range ds {
 		d := &ds[i]
@@ -103,10 +106,15 @@ func summarize(ds []store.Delivery) (Status, string, *time.Time) {
 				pending = d
 			}
 		case store.DeliverySent, store.DeliveryDelivered, store.DeliverySkipped:
-			if d.Status == store.DeliverySent && d.Reason == store.ReasonPendingConnection {
-				// Web chat: in the outbox, the user offline until the next
-				// connection; the client's ack makes it delivered.
+			// Web chat: in the outbox until a client's ack makes it
+			// delivered; the user offline until the next connection, or
+			// the message written to a connection.
+			switch {
+			case d.Status == store.DeliverySent && d.Reason == store.ReasonPendingConnection:
 				waiting = d
+				continue
+			case d.Status == store.DeliverySent && d.Reason == store.ReasonAwaitingAck:
+				unacked = d
 				continue
 			}
 			if at := d.SentAt; at != nil && (last == nil || at.After(*last)) {
@@ -125,6 +133,8 @@ func summarize(ds []store.Delivery) (Status, string, *time.Time) {
 		return StatusPendingConnection, "not_connected", nil
 	case pending != nil:
 		return StatusSending, "", nil
+	case unacked != nil:
+		return StatusSending, store.ReasonAwaitingAck, nil
 	}
 	return StatusDelivered, "", last
 }

@@ -42,6 +42,7 @@ type frame struct {
 	Code      string          `json:"code"`
 	Message   string          `json:"message"`
 	RequestID string          `json:"request_id"`
+	LastSeq   int64           `json:"last_seq"` // resume_reset
 }
 
 // chat is a websocket client of the Assistant protocol.

@@ -99,9 +99,10 @@ func waitPresent(tb testing.TB, st *sqlstore.Store, channelID, user string) {
 }
 
 // TestWebchatAcrossNodes: a user connected to node a gets a flow_trigger
-// sent through node b at once, and the request's result says sent, then
-// delivered after the ack. Once a stops, b counts the user offline
-// (pending_connection), and the user resuming on b gets the message.
+// sent through node b at once, and the request's result says
+// sending/awaiting_ack, then delivered after the ack. Once a stops, b
+// counts the user offline (pending_connection), and the user resuming on b
+// gets the message.
 func TestWebchatAcrossNodes(t *testing.T) {
 	t.Parallel()
 	sink := gatewaytest.NewSink(t, gatewaytest.OutboundSecret)
@@ -117,9 +118,11 @@ func TestWebchatAcrossNodes(t *testing.T) {
 	if !reflect.DeepEqual(seqs(ms), []int64{1, 2}) || !strings.HasPrefix(ms[0].Text, "Reminder: you have an appointment on Monday") {
 		t.Fatalf("node a's client got %v %q", seqs(ms), frameTexts(ms))
 	}
-	out := broadcastMessages(t, e, id, func(ms []map[string]any) bool { return len(ms) == 2 && every(ms, "sent", "") })
-	if out["status"] == "pending_connection" {
-		t.Fatalf("result %v for a connected user", out)
+	out := broadcastMessages(t, e, id, func(ms []map[string]any) bool {
+		return len(ms) == 2 && every(ms, "sent", store.ReasonAwaitingAck)
+	})
+	if out["status"] != "sending" || out["reason"] != store.ReasonAwaitingAck {
+		t.Fatalf("result %v for a connected user who has not acknowledged, want sending/%s", out, store.ReasonAwaitingAck)
 	}
 	c.ack(2)
 	out = broadcastMessages(t, e, id, func(ms []map[string]any) bool { return every(ms, "delivered", "") })

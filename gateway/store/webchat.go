@@ -6,12 +6,18 @@ import (
 	"time"
 )
 
-// ReasonPendingConnection is the reason of a web chat delivery whose message
-// is stored in the web chat outbox but not yet acknowledged by a client while
-// the user has no connection: it waits for the next one. The delivery's
-// status is sent (handed to the outbox); the client's ack makes it
-// delivered.
-const ReasonPendingConnection = "pending_connection"
+// The reasons of a web chat delivery whose message is stored in the web chat
+// outbox but no client has acknowledged yet. Its status is sent (handed to
+// the outbox) with one of them until a client's ack makes it delivered: no
+// web chat delivery is delivered without an ack.
+const (
+	// ReasonPendingConnection: the user has no connection; the message
+	// waits for the next one.
+	ReasonPendingConnection = "pending_connection"
+	// ReasonAwaitingAck: the user has a connection (on this node or
+	// another live one), which the message is written to.
+	ReasonAwaitingAck = "awaiting_ack"
+)
 
 // ReasonExpired is the reason of a web chat delivery whose message no client
 // acknowledged within the outbox's retention: the message is deleted and the
@@ -32,7 +38,8 @@ type WebchatMessage struct {
 }
 
 // WebchatAppend is a message to append. Offline says its user has no
-// connection, so its delivery waits for the next one.
+// connection, so its delivery waits for the next one
+// (ReasonPendingConnection, else ReasonAwaitingAck).
 type WebchatAppend struct {
 	WebchatMessage
 	Offline bool
@@ -57,7 +64,8 @@ type Webchat interface {
 	WebchatByKeys(ctx context.Context, keys []string) ([]WebchatMessage, error)
 	// AppendWebchat stores messages and, in the same transaction, marks
 	// their pending deliveries (by idempotency key) sent, with reason
-	// ReasonPendingConnection for offline ones. It reports per message
+	// ReasonPendingConnection for offline ones and ReasonAwaitingAck for
+	// the others. It reports per message
 	// whether it was stored: one whose sequence number or idempotency key
 	// is taken already is skipped, and so are the user's later messages in
 	// msgs, which must not overtake it.
@@ -71,8 +79,8 @@ type Webchat interface {
 	// An ack beyond the last sequence number given out counts up to it.
 	AckWebchat(ctx context.Context, acks []WebchatAck, keep int, at time.Time) error
 	// MarkWebchatWaiting gives the sent, unacknowledged deliveries of a
-	// user the reason ReasonPendingConnection: the user's last connection
-	// closed.
+	// user the reason ReasonPendingConnection instead of
+	// ReasonAwaitingAck: the user's last connection closed.
 	MarkWebchatWaiting(ctx context.Context, channelID, userID string, at time.Time) error
 	// ExpireWebchat deletes up to limit messages created before before,
 	// oldest first, and fails the deliveries of the unacknowledged ones
@@ -100,13 +108,29 @@ type WebchatNodes interface {
 	// again.
 	RenewWebchatNode(ctx context.Context, node string, until time.Time) (known bool, err error)
 	// ForgetWebchatNodes deletes the nodes whose lease ran out before
-	// before, with their presence, and returns how many.
-	ForgetWebchatNodes(ctx context.Context, before time.Time) (int, error)
+	// before, with their presence, and re-evaluates the messages they were
+	// to write, in one transaction: the unacknowledged deliveries of their
+	// users who have no connection on a node whose lease runs past before
+	// become ReasonPendingConnection (at is the update time); the users who
+	// do are returned, each with the last sequence number given out, so
+	// that the nodes holding them write what they lack.
+	ForgetWebchatNodes(ctx context.Context, before, at time.Time) (WebchatForgotten, error)
 	// SetWebchatPresence files (Online) or removes users under a node.
 	SetWebchatPresence(ctx context.Context, node string, ps []WebchatPresence) error
 	// WebchatOnline returns which of a channel's users have a connection
 	// on a node other than exceptNode whose lease runs past now.
 	WebchatOnline(ctx context.Context, channelID string, userIDs []string, exceptNode string, now time.Time) (map[string]bool, error)
+}
+
+// WebchatForgotten is what ForgetWebchatNodes did.
+type WebchatForgotten struct {
+	// Nodes are the forgotten nodes.
+	Nodes []string
+	// Waiting counts the deliveries that became ReasonPendingConnection.
+	Waiting int
+	// Elsewhere are the forgotten nodes' users still connected to a live
+	// node, with their last sequence number: wake them.
+	Elsewhere []WebchatWake
 }
 
 // WebchatWake says a user's message with sequence number Seq is stored: a

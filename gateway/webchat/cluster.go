@@ -66,8 +66,12 @@ func (s *Service) runCluster(ctx context.Context) {
 	}
 }
 
-// renew extends this node's lease and forgets nodes whose lease ran out a
-// lease ago (they stopped or died; their presence counted no more since).
+// renew extends this node's lease and forgets nodes whose lease ran out
+// (they stopped or died; their presence counts no more). What those nodes
+// were writing is re-evaluated: their users connected elsewhere are woken
+// on every node (the dead node may have stored messages without waking
+// anyone), and the others' messages wait for a connection
+// (pending_connection).
 func (s *Service) renew(ctx context.Context) {
 	now := s.now()
 	known, err := s.opts.Store.RenewWebchatNode(ctx, s.opts.Node, now.Add(s.limits.NodeTTL))
@@ -82,9 +86,20 @@ func (s *Service) renew(ctx context.Context) {
 		// renew: the presence filed under it is gone.
 		s.hub.refile()
 	}
-	if _, err := s.opts.Store.ForgetWebchatNodes(ctx, now.Add(-s.limits.NodeTTL)); err != nil && ctx.Err() == nil {
-		s.log.Warn("web chat: forget dead nodes", "err", err)
+	gone, err := s.opts.Store.ForgetWebchatNodes(ctx, now, now)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("web chat: forget dead nodes", "err", err)
+		}
+		return
 	}
+	if len(gone.Nodes) == 0 {
+		return
+	}
+	s.log.Warn("web chat: nodes whose lease ran out are forgotten; their users' messages re-evaluated",
+		"nodes", gone.Nodes, "now_pending_connection", gone.Waiting, "users_elsewhere", len(gone.Elsewhere))
+	s.wake(gone.Elsewhere)
+	s.wakeOthers(ctx, gone.Elsewhere)
 }
 
 // leave ends this node's lease at once, so other nodes stop counting its

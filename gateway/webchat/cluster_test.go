@@ -144,8 +144,8 @@ func TestMessageStoredOnAnotherNodeReachesTheConnection(t *testing.T) {
 	if got := read(t, ws); got != `{"seq":1,"text":"hi"}` {
 		t.Fatalf("a's connection got %s", got)
 	}
-	if d := deliveryOf(t, b.st, "ann", "hi"); d.Status != store.DeliverySent || d.Reason != "" {
-		t.Fatalf("delivery to a user connected to another node = %s/%q, want sent", d.Status, d.Reason)
+	if d := deliveryOf(t, b.st, "ann", "hi"); d.Status != store.DeliverySent || d.Reason != store.ReasonAwaitingAck {
+		t.Fatalf("delivery to a user connected to another node = %s/%q, want sent/%s", d.Status, d.Reason, store.ReasonAwaitingAck)
 	}
 
 	clk.advance(time.Hour)
@@ -186,13 +186,58 @@ func TestLastConnectionOnANodeKeepsDeliveriesOfAUserConnectedElsewhere(t *testin
 		}
 	}
 	a.stop() // returns once its connections have ended
-	if d := deliveryOf(t, a.st, "ann", "hi"); d.Reason != "" {
+	if d := deliveryOf(t, a.st, "ann", "hi"); d.Reason != store.ReasonAwaitingAck {
 		t.Fatalf("reason %q while ann is connected to b", d.Reason)
 	}
 	_ = onB.Close()
 	waitFor(t, "the delivery to wait", func() bool {
 		return deliveryOf(t, a.st, "ann", "hi").Reason == store.ReasonPendingConnection
 	})
+}
+
+// TestDeadNodesMessagesAreReevaluated: node a dies holding ann's and bob's
+// connections (bob is also connected to b) with messages not acknowledged,
+// one of them stored by a without waking anyone. Once b forgets a, ann's
+// message waits for a connection, and bob's connection on b gets what it
+// lacked, still awaiting its ack.
+func TestDeadNodesMessagesAreReevaluated(t *testing.T) {
+	clk := &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	a, b := twoNodes(t, clk)
+	for _, u := range []string{"ann", "bob"} {
+		ws := a.dial(t)
+		write(t, ws, `{"hello":"`+u+`"}`)
+		read(t, ws)
+	}
+	bobOnB := b.dial(t)
+	write(t, bobOnB, `{"hello":"bob"}`)
+	read(t, bobOnB)
+	waitFor(t, "ann and bob filed on a", func() bool {
+		on, err := b.st.WebchatOnline(t.Context(), "web", []string{"ann", "bob"}, "b", clk.Now())
+		return err == nil && on["ann"] && on["bob"]
+	})
+	enqueue(t, b.st, "ann", "hi")
+	b.deliver(t, "ann", "hi")
+	// What a stored just before it died, waking nobody.
+	enqueue(t, a.st, "bob", "lost")
+	if _, err := a.st.AppendWebchat(t.Context(), []store.WebchatAppend{{WebchatMessage: store.WebchatMessage{
+		ChannelID: "web", UserID: "bob", Seq: 1, IdempotencyKey: "bob/lost", Frame: []byte(`{"seq":1,"text":"lost"}`)}}}, clk.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if d := deliveryOf(t, b.st, "ann", "hi"); d.Reason != store.ReasonAwaitingAck {
+		t.Fatalf("ann's delivery while a lives: reason %q, want %s", d.Reason, store.ReasonAwaitingAck)
+	}
+
+	clk.advance(2 * time.Hour) // a's lease runs out; b renews
+	b.svc.renew(t.Context())
+	if d := deliveryOf(t, b.st, "ann", "hi"); d.Status != store.DeliverySent || d.Reason != store.ReasonPendingConnection {
+		t.Fatalf("ann's delivery after a died = %s/%q, want sent/%s", d.Status, d.Reason, store.ReasonPendingConnection)
+	}
+	if got := read(t, bobOnB); got != `{"seq":1,"text":"lost"}` {
+		t.Fatalf("bob's connection on b got %s", got)
+	}
+	if d := deliveryOf(t, b.st, "bob", "lost"); d.Reason != store.ReasonAwaitingAck {
+		t.Fatalf("bob's delivery after a died: reason %q, want %s", d.Reason, store.ReasonAwaitingAck)
+	}
 }
 
 // TestResyncFetchesWhatNoWakeupTold: a message stored while the node was

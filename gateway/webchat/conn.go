@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -284,12 +285,7 @@ func isTimeout(err error) bool {
 func (c *conn) handle(data []byte) {
 	res, err := c.callPlugin(data)
 	if err != nil {
-		code, reason := websocket.CloseInternalServerErr, "channel error"
-		if errors.Is(err, pluginhost.ErrPluginDown) {
-			code, reason = websocket.CloseTryAgainLater, "channel unavailable"
-		}
-		c.svc.log.Warn("web chat frame failed", "channel", c.ch.ID, "user", c.key.user, "err", err)
-		c.shutdown(code, reason, true)
+		c.pluginFailed(err)
 		return
 	}
 	start := res.Start
@@ -306,10 +302,21 @@ func (c *conn) handle(data []byte) {
 		c.shutdown(websocket.CloseInternalServerErr, "store unavailable", true)
 		return
 	}
+	var resumeAfter int64
+	var reset []byte
+	if start != nil {
+		if resumeAfter, reset, err = c.resumePoint(user, start.ResumeAfter); err != nil {
+			c.pluginFailed(err)
+			return
+		}
+	}
 	for _, r := range res.Replies {
 		if !c.enqueue(outItem{frame: r}) {
 			return
 		}
+	}
+	if reset != nil && !c.enqueue(outItem{frame: reset}) {
+		return
 	}
 	if res.AckSeq > 0 && user != "" {
 		c.acked = max(c.acked, res.AckSeq)
@@ -320,11 +327,63 @@ func (c *conn) handle(data []byte) {
 		// Registered before the resume is queued: a message stored from
 		// now on reaches this connection live or through the replay.
 		c.svc.hub.register(c, c.key)
-		c.enqueue(outItem{seq: start.ResumeAfter, resume: true})
+		c.enqueue(outItem{seq: resumeAfter, resume: true})
 	}
 	if cl := res.Close; cl != nil {
 		c.shutdown(cl.Code, cl.Reason, true)
 	}
+}
+
+// pluginFailed ends the connection after a failed plugin call: 1013 (try
+// again later) while the plugin is down, else 1011.
+func (c *conn) pluginFailed(err error) {
+	code, reason := websocket.CloseInternalServerErr, "channel error"
+	if errors.Is(err, pluginhost.ErrPluginDown) {
+		code, reason = websocket.CloseTryAgainLater, "channel unavailable"
+	}
+	c.svc.log.Warn("web chat frame failed", "channel", c.ch.ID, "user", c.key.user, "err", err)
+	c.shutdown(code, reason, true)
+}
+
+// resumePoint is where a starting session resumes: after the sequence
+// number its client asked for, unless that is beyond the last one given out
+// for the user (a client that kept its state across a database reset, or a
+// bug), which would hide every message up to it. Then the session resumes
+// after the last one, and reset is the plugin's frame telling the client
+// (nil from a plugin without one, sdk.ResumeResetter). A message stored
+// meanwhile is replayed, being after the point.
+func (c *conn) resumePoint(user string, asked int64) (after int64, reset []byte, err error) {
+	if asked <= 0 {
+		return asked, nil, nil
+	}
+	seqs, err := c.svc.opts.Store.WebchatSeqs(c.ctx, c.ch.ID, []string{user})
+	if err != nil {
+		return 0, nil, fmt.Errorf("web chat resume point: %w", err)
+	}
+	last := seqs[user]
+	if asked <= last {
+		return asked, nil, nil
+	}
+	resumeResetsTotal.Inc()
+	p, err := c.svc.opts.Plugins.Channel(c.ch.Type)
+	if err != nil {
+		return 0, nil, err
+	}
+	rr, ok := p.(sdk.ResumeResetter)
+	if ok {
+		ctx, cancel := context.WithTimeout(c.ctx, frameTimeout)
+		defer cancel()
+		reset, err = rr.RenderResumeReset(ctx, sdk.ResumeReset{ChannelID: c.ch.ID, UserID: user, Requested: asked, LastSeq: last})
+	}
+	if !ok || errors.Is(err, sdk.ErrNotSupported) {
+		c.svc.log.Debug("web chat client resumed beyond the last message; its plugin cannot tell it",
+			"channel", c.ch.ID, "user", user, "asked", asked, "last", last)
+		return last, nil, nil
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("render resume reset: %w", err)
+	}
+	return last, reset, nil
 }
 
 // store makes a frame's events and conversation start durable; they belong

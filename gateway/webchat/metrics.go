@@ -18,9 +18,14 @@ var (
 		Name:      "webchat_frames_total",
 		Help:      "Web chat frames: received from clients (in), dropped over the rate limit (dropped), written to clients (out).",
 	}, []string{"direction"})
+	resumeResetsTotal = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "switchboard",
+		Name:      "webchat_resume_resets_total",
+		Help:      "Web chat sessions whose client asked to resume after a sequence number never given out, resumed after the last one instead.",
+	})
 )
 
 // Collectors returns the package's Prometheus collectors for registration.
 func Collectors() []prometheus.Collector {
-	return []prometheus.Collector{connectionsOpen, connectionsClosed, framesTotal}
+	return []prometheus.Collector{connectionsOpen, connectionsClosed, framesTotal, resumeResetsTotal}
 }

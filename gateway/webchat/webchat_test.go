@@ -24,10 +24,14 @@ import (
 
 // fakePlugin speaks a toy protocol: {"hello":"USER","last":N} starts a
 // session, {"ack":N} acknowledges, {"say":"ID"} is a message answered with
-// {"ok":"ID"}; outbound frames are {"seq":N,"text":"…"}.
+// {"ok":"ID"}; outbound frames are {"seq":N,"text":"…"}; a resume from the
+// future is answered {"resume_reset":N}.
 type fakePlugin struct {
 	mu   sync.Mutex
 	down int // the next calls find the plugin restarting
+	// noReset makes the plugin one built against an sdk without
+	// sdk.ResumeResetter.
+	noReset bool
 }
 
 func (p *fakePlugin) Channel(string) (sdk.Channel, error) {
@@ -36,6 +40,12 @@ func (p *fakePlugin) Channel(string) (sdk.Channel, error) {
 	if p.down > 0 {
 		p.down--
 		return nil, &pluginhost.UnavailableError{Plugin: "fake", State: pluginhost.StateRestarting}
+	}
+	if p.noReset {
+		return struct {
+			sdk.Channel
+			sdk.SocketChannel
+		}{SocketChannel: fakeSocket{}}, nil
 	}
 	return fakeSocket{}, nil
 }
@@ -77,6 +87,10 @@ func (fakeSocket) RenderOutbound(_ context.Context, b []sdk.SequencedOutbound) (
 		out[i].Frame = fmt.Appendf(nil, `{"seq":%d,"text":%q}`, m.Seq, m.Content.Text)
 	}
 	return out, nil
+}
+
+func (fakeSocket) RenderResumeReset(_ context.Context, r sdk.ResumeReset) ([]byte, error) {
+	return fmt.Appendf(nil, `{"resume_reset":%d}`, r.LastSeq), nil
 }
 
 // events records what the service stores.
@@ -441,5 +455,57 @@ func TestAcksArrivingDuringAWriteAreMerged(t *testing.T) {
 	}
 	if got["ann"] != 50 || got["bob"] != 50 || len(got) != 2 {
 		t.Fatalf("merged batch = %v, want ann and bob at 50", got)
+	}
+}
+
+// TestResumeFromTheFutureIsReset: a client resuming after a sequence number
+// never given out is told the last one (after its welcome, before any
+// message) and then gets the next message live; one resuming within range
+// is not told anything.
+func TestResumeFromTheFutureIsReset(t *testing.T) {
+	e := newEnv(t, Limits{})
+	enqueue(t, e.st, "ann", "one", "two", "three")
+	e.deliver(t, "ann", "one", "two")
+
+	ws := e.dial(t)
+	write(t, ws, `{"hello":"ann","last":1000}`)
+	for _, want := range []string{`{"welcome":"ann"}`, `{"resume_reset":2}`} {
+		if got := read(t, ws); got != want {
+			t.Fatalf("got %s, want %s", got, want)
+		}
+	}
+	waitFor(t, "ann's session", func() bool { return e.svc.Connected("web", "ann") })
+	e.deliver(t, "ann", "three")
+	if got := read(t, ws); got != `{"seq":3,"text":"three"}` {
+		t.Fatalf("after the reset got %s", got)
+	}
+
+	ws2 := e.dial(t)
+	write(t, ws2, `{"hello":"ann","last":2}`)
+	for _, want := range []string{`{"welcome":"ann"}`, `{"seq":3,"text":"three"}`} {
+		if got := read(t, ws2); got != want {
+			t.Fatalf("resume within range: got %s, want %s", got, want)
+		}
+	}
+}
+
+// TestResumeFromTheFutureWithAnOlderPlugin: a plugin without a resume reset
+// frame cannot tell the client, but the session still resumes after the
+// last sequence number, so the next message arrives.
+func TestResumeFromTheFutureWithAnOlderPlugin(t *testing.T) {
+	e := newEnv(t, Limits{})
+	e.plugin.noReset = true
+	enqueue(t, e.st, "ann", "one", "two")
+	e.deliver(t, "ann", "one")
+
+	ws := e.dial(t)
+	write(t, ws, `{"hello":"ann","last":1000}`)
+	if got := read(t, ws); got != `{"welcome":"ann"}` {
+		t.Fatalf("got %s", got)
+	}
+	waitFor(t, "ann's session", func() bool { return e.svc.Connected("web", "ann") })
+	e.deliver(t, "ann", "two")
+	if got := read(t, ws); got != `{"seq":2,"text":"two"}` {
+		t.Fatalf("got %s, want the next message", got)
 	}
 }

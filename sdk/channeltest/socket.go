@@ -2,6 +2,7 @@ package channeltest
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/switchboard-gw/switchboard/sdk"
@@ -12,7 +13,7 @@ import (
 // sdk.SocketChannel such as web chat) for RunSocket. Such a channel has no
 // platform webhook or send API: the gateway holds its clients' websockets
 // and passes their frames to HandleFrame, and renders outbound messages
-// with RenderOutbound. Every field is required.
+// with RenderOutbound. Every field is required except ResumeReset.
 type SocketHarness struct {
 	// Channel is the channel under test (the plugin's own value, or one
 	// returned by Serve or Launch); it must implement sdk.SocketChannel.
@@ -32,6 +33,14 @@ type SocketHarness struct {
 	// Malformed are frames the channel must answer with an error reply,
 	// keeping the connection. At least one is required.
 	Malformed [][]byte
+	// ResumeReset, optional, reads the frame the channel renders for a
+	// client that resumes beyond the last sequence number
+	// (sdk.ResumeResetter) and returns the number it tells the client to
+	// count from. Set, the kit checks the frame carries the right one;
+	// unset, only that the frame changes with it. A channel that renders
+	// no such frame (built against an earlier sdk) skips the check unless
+	// ResumeReset is set.
+	ResumeReset func(frame []byte) (lastSeq int64, err error)
 }
 
 // socketChecks lists every property RunSocket verifies, in order.
@@ -50,6 +59,7 @@ var socketChecks = []struct {
 	{"MalformedKeepsConnection", checkMalformed},
 	{"RenderEveryContentType", checkRender},
 	{"RenderRefusesInvalidContent", checkRenderInvalid},
+	{"ResumeFromTheFuture", checkResumeReset},
 }
 
 // RunSocket runs every websocket conformance check as a subtest of t:
@@ -64,7 +74,10 @@ var socketChecks = []struct {
 //   - an ack frame acknowledges its sequence number;
 //   - a malformed frame gets an error reply, and the connection stays;
 //   - every content type renders to a frame that carries its sequence
-//     number, and invalid content is a permanent error.
+//     number, and invalid content is a permanent error;
+//   - a resume beyond the last sequence number given out renders a frame
+//     telling the client the last one (skipped for a channel without
+//     sdk.ResumeResetter, unless SocketHarness.ResumeReset is set).
 func RunSocket(t *testing.T, h SocketHarness) {
 	t.Helper()
 	if missing := h.missing(); missing != "" {
@@ -246,5 +259,44 @@ func checkRenderInvalid(t testing.TB, h SocketHarness) {
 	}
 	if len(frames) != 1 || sdk.KindOf(frames[0].Err) != sdk.KindPermanent {
 		t.Errorf("an image without media rendered as %+v; want a permanent error", frames)
+	}
+}
+
+func checkResumeReset(t testing.TB, h SocketHarness) {
+	id, sc := h.socket(t, "resume")
+	rr, ok := sc.(sdk.ResumeResetter)
+	render := func(last int64) []byte {
+		t.Helper()
+		f, err := rr.RenderResumeReset(t.Context(), sdk.ResumeReset{ChannelID: id, UserID: "user-1", Requested: 1000, LastSeq: last})
+		if errors.Is(err, sdk.ErrNotSupported) {
+			ok = false
+			return nil
+		}
+		if err != nil || len(f) == 0 {
+			t.Fatalf("RenderResumeReset(last %d): frame %q, error %v; want a frame", last, f, err)
+		}
+		return f
+	}
+	var five, zero []byte
+	if ok {
+		five = render(5)
+	}
+	if !ok {
+		if h.ResumeReset != nil {
+			t.Fatalf("%T renders no resume reset (sdk.ResumeResetter), though SocketHarness.ResumeReset reads one", h.Channel)
+		}
+		t.Skip("the channel renders no resume reset: the gateway resumes such a client after the last sequence number without telling it")
+	}
+	zero = render(0)
+	if h.ResumeReset == nil {
+		if bytes.Equal(five, zero) {
+			t.Errorf("resume resets to 5 and to 0 render the same frame %q; the client needs the number to count from", five)
+		}
+		return
+	}
+	for want, f := range map[int64][]byte{5: five, 0: zero} {
+		if got, err := h.ResumeReset(f); err != nil || got != want {
+			t.Errorf("resume reset to %d rendered %q, read as %d (error %v)", want, f, got, err)
+		}
 	}
 }

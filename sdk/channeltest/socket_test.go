@@ -81,6 +81,23 @@ func (s *refSocket) RenderOutbound(_ context.Context, batch []sdk.SequencedOutbo
 	return out, nil
 }
 
+func (s *refSocket) RenderResumeReset(_ context.Context, r sdk.ResumeReset) ([]byte, error) {
+	last := r.LastSeq
+	if s.breakage == "resume reset without seq" {
+		last = 0
+	}
+	return fmt.Appendf(nil, `{"reset":%d}`, last), nil
+}
+
+// legacySocket is refSocket as built against an sdk without
+// sdk.ResumeResetter.
+type legacySocket struct {
+	sdk.Channel
+	sdk.SocketChannel
+}
+
+func newLegacySocket() legacySocket { s := &refSocket{}; return legacySocket{s, s} }
+
 func refSocketHarness(ch sdk.Channel) SocketHarness {
 	h := refHarness(ch)
 	return SocketHarness{
@@ -100,6 +117,31 @@ func TestRefSocketConforms(t *testing.T) {
 	t.Parallel()
 	RunSocket(t, refSocketHarness(&refSocket{}))
 	t.Run("grpc", func(t *testing.T) { RunSocket(t, refSocketHarness(Serve(t, &refSocket{}))) })
+	t.Run("reads the reset", func(t *testing.T) {
+		h := refSocketHarness(&refSocket{})
+		h.ResumeReset = readReset
+		RunSocket(t, h)
+	})
+}
+
+func readReset(f []byte) (int64, error) {
+	var v struct{ Reset int64 }
+	err := json.Unmarshal(f, &v)
+	return v.Reset, err
+}
+
+// TestSocketWithoutResumeResetConforms: a channel written against the
+// previous sdk (no sdk.ResumeResetter) still passes, in process and over
+// gRPC, unless its harness claims a reset frame.
+func TestSocketWithoutResumeResetConforms(t *testing.T) {
+	t.Parallel()
+	RunSocket(t, refSocketHarness(newLegacySocket()))
+	t.Run("grpc", func(t *testing.T) { RunSocket(t, refSocketHarness(Serve(t, newLegacySocket()))) })
+	h := refSocketHarness(newLegacySocket())
+	h.ResumeReset = readReset
+	if failures := runSocketCheck(t, "ResumeFromTheFuture", h); len(failures) == 0 {
+		t.Error("a harness reading a reset frame passed a channel that renders none")
+	}
 }
 
 func TestBrokenSocketsFail(t *testing.T) {
@@ -113,6 +155,7 @@ func TestBrokenSocketsFail(t *testing.T) {
 		"malformed closes":           "MalformedKeepsConnection",
 		"seq not rendered":           "RenderEveryContentType",
 		"renders invalid content":    "RenderRefusesInvalidContent",
+		"resume reset without seq":   "ResumeFromTheFuture",
 	} {
 		t.Run(breakage, func(t *testing.T) {
 			t.Parallel()

@@ -12,7 +12,10 @@ import (
 	channelv1 "github.com/switchboard-gw/switchboard/sdk/proto/channel/v1"
 )
 
-var _ sdk.SocketChannel = (*Client)(nil)
+var (
+	_ sdk.SocketChannel  = (*Client)(nil)
+	_ sdk.ResumeResetter = (*Client)(nil)
+)
 
 // notSupported marks an Unimplemented answer as sdk.ErrNotSupported,
 // keeping the gRPC status for status.Code.
@@ -76,4 +79,17 @@ func (c *Client) RenderOutbound(ctx context.Context, batch []sdk.SequencedOutbou
 		out[i] = sdk.RenderedFrame{Frame: f.GetFrame(), Err: sendErrorFromProto(f.GetError())}
 	}
 	return out, nil
+}
+
+// RenderResumeReset implements sdk.ResumeResetter. A plugin that renders no
+// resume reset (one built against an earlier sdk) fails with an error
+// wrapping sdk.ErrNotSupported.
+func (c *Client) RenderResumeReset(ctx context.Context, r sdk.ResumeReset) ([]byte, error) {
+	resp, err := c.rpc.RenderResumeReset(ctx, &channelv1.RenderResumeResetRequest{
+		ChannelId: r.ChannelID, UserId: r.UserID, Requested: r.Requested, LastSeq: r.LastSeq,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("render resume reset for %s: %w", r.ChannelID, notSupported(err))
+	}
+	return resp.GetFrame(), nil
 }

@@ -180,14 +180,14 @@ func (s *Store) insertWebchat(ctx context.Context, msgs []store.WebchatAppend, a
 	return out, nil
 }
 
-// handOver marks the pending deliveries of stored messages sent (reason
-// pending_connection for offline users). The pipeline's own completion of
-// them then finds them no longer pending and changes nothing.
+// handOver marks the pending deliveries of stored messages sent, awaiting
+// an ack (pending_connection for offline users). The pipeline's own
+// completion of them then finds them no longer pending and changes nothing.
 func (s *Store) handOver(ctx context.Context, msgs []store.WebchatAppend, at time.Time) error {
 	args := make([]any, 0, 3*len(msgs)+2)
 	args = append(args, micros(at), micros(at))
 	for _, m := range msgs {
-		reason := ""
+		reason := store.ReasonAwaitingAck
 		if m.Offline {
 			reason = store.ReasonPendingConnection
 		}
@@ -273,16 +273,32 @@ func (s *Store) MarkWebchatWaiting(ctx context.Context, channelID, userID string
 	if at.IsZero() {
 		at = s.now()
 	}
-	_, err := s.exec(ctx, `UPDATE deliveries SET reason = ?, updated_at = ?
-		WHERE status = 'sent' AND reason = '' AND idempotency_key IN (
-			SELECT m.idempotency_key FROM webchat_messages m JOIN webchat_cursors c
-				ON c.channel_id = m.channel_id AND c.user_id = m.user_id
-			WHERE m.channel_id = ? AND m.user_id = ? AND m.seq > c.acked_seq)`,
-		store.ReasonPendingConnection, micros(at), channelID, userID)
-	if err != nil {
+	if _, err := s.markWaiting(ctx, []any{channelID, userID}, at); err != nil {
 		return fmt.Errorf("mark webchat waiting: %w", err)
 	}
 	return nil
+}
+
+// markWaiting gives the unacknowledged deliveries of users, given as
+// (channel, user) pairs flattened, the reason pending_connection, and
+// returns how many it changed.
+func (s *Store) markWaiting(ctx context.Context, users []any, at time.Time) (int, error) {
+	var n int
+	for start := 0; start < len(users); start += 2 * webchatChunk {
+		part := users[start:min(start+2*webchatChunk, len(users))]
+		c, err := s.execCount(ctx, `UPDATE deliveries SET reason = ?, updated_at = ?
+			WHERE status = 'sent' AND reason = ? AND idempotency_key IN (
+				SELECT m.idempotency_key FROM (VALUES `+placeholders(len(part)/2, 2)+`) AS v
+				JOIN webchat_cursors c ON c.channel_id = v.column1 AND c.user_id = v.column2
+				JOIN webchat_messages m ON m.channel_id = c.channel_id AND m.user_id = c.user_id
+					AND m.seq > c.acked_seq)`,
+			append([]any{store.ReasonPendingConnection, micros(at), store.ReasonAwaitingAck}, part...)...)
+		if err != nil {
+			return n, err
+		}
+		n += c
+	}
+	return n, nil
 }
 
 // ExpireWebchat deletes the oldest messages created before before, at most

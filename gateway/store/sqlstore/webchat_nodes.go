@@ -27,10 +27,12 @@ func (s *Store) RenewWebchatNode(ctx context.Context, node string, until time.Ti
 }
 
 // ForgetWebchatNodes deletes nodes whose lease ran out before before, and
-// their presence.
-func (s *Store) ForgetWebchatNodes(ctx context.Context, before time.Time) (int, error) {
-	var n int
+// their presence, and re-evaluates their users' unacknowledged messages,
+// in one transaction.
+func (s *Store) ForgetWebchatNodes(ctx context.Context, before, at time.Time) (store.WebchatForgotten, error) {
+	var out store.WebchatForgotten
 	err := s.tx(ctx, func(tx *Store) error {
+		out = store.WebchatForgotten{}
 		// The nodes first: a node renewing its lease meanwhile either keeps
 		// its row and presence, or finds its row gone (known = false) and
 		// files its presence again.
@@ -38,23 +40,67 @@ func (s *Store) ForgetWebchatNodes(ctx context.Context, before time.Time) (int, 
 		if err != nil {
 			return err
 		}
-		nodes, err := collect(rows, scanString)
-		if err != nil {
+		if out.Nodes, err = collect(rows, scanString); err != nil || len(out.Nodes) == 0 {
 			return err
 		}
-		n = len(nodes)
-		for start := 0; start < len(nodes); start += inChunk {
-			in, args := inArgs(nodes[start:min(start+inChunk, len(nodes))])
-			if _, err := tx.exec(ctx, `DELETE FROM webchat_presence WHERE node_id IN `+in, args...); err != nil {
+		type user struct{ channel, id string }
+		seen := map[user]bool{}
+		var users []any // (channel, user) pairs, each once
+		for start := 0; start < len(out.Nodes); start += inChunk {
+			in, args := inArgs(out.Nodes[start:min(start+inChunk, len(out.Nodes))])
+			rows, err := tx.queryWrite(ctx, false, `DELETE FROM webchat_presence WHERE node_id IN `+in+`
+				RETURNING channel_id, user_id`, args...)
+			if err != nil {
 				return err
 			}
+			us, err := collect(rows, func(r scanner) (user, error) {
+				var u user
+				return u, r.Scan(&u.channel, &u.id)
+			})
+			if err != nil {
+				return err
+			}
+			for _, u := range us {
+				if !seen[u] {
+					seen[u] = true
+					users = append(users, u.channel, u.id)
+				}
+			}
 		}
-		return nil
+		// Users with messages who are still connected to a live node
+		// (every node left has a lease running past before): their
+		// messages are woken there. The others' wait for a connection.
+		elsewhere := map[user]bool{}
+		for start := 0; start < len(users); start += 2 * webchatChunk {
+			part := users[start:min(start+2*webchatChunk, len(users))]
+			ws, err := list(ctx, tx, "webchat users elsewhere", func(r scanner) (store.WebchatWake, error) {
+				var w store.WebchatWake
+				return w, r.Scan(&w.ChannelID, &w.UserID, &w.Seq)
+			}, `SELECT c.channel_id, c.user_id, c.last_seq FROM (VALUES `+placeholders(len(part)/2, 2)+`) AS v
+				JOIN webchat_cursors c ON c.channel_id = v.column1 AND c.user_id = v.column2
+				WHERE EXISTS (SELECT 1 FROM webchat_presence p JOIN webchat_nodes n ON n.node_id = p.node_id
+					WHERE p.channel_id = c.channel_id AND p.user_id = c.user_id)`, part...)
+			if err != nil {
+				return err
+			}
+			for _, w := range ws {
+				elsewhere[user{w.ChannelID, w.UserID}] = true
+			}
+			out.Elsewhere = append(out.Elsewhere, ws...)
+		}
+		var away []any
+		for i := 0; i < len(users); i += 2 {
+			if u := (user{users[i].(string), users[i+1].(string)}); !elsewhere[u] {
+				away = append(away, u.channel, u.id)
+			}
+		}
+		out.Waiting, err = tx.markWaiting(ctx, away, at)
+		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("forget webchat nodes: %w", err)
+		return store.WebchatForgotten{}, fmt.Errorf("forget webchat nodes: %w", err)
 	}
-	return n, nil
+	return out, nil
 }
 
 // SetWebchatPresence files and removes users under a node, in one

@@ -73,7 +73,7 @@ func testWebchat(t *testing.T, s *sqlstore.Store) {
 	// completion changes nothing.
 	must(s.CompleteDeliveries(ctx, "n", []store.DeliveryResult{{ID: claimed[0].ID, Status: store.DeliveryRetrying,
 		Reason: "x", NextAttemptAt: at.Add(time.Hour)}}))
-	for key, reason := range map[string]string{"k0": "", "k4": store.ReasonPendingConnection} {
+	for key, reason := range map[string]string{"k0": store.ReasonAwaitingAck, "k4": store.ReasonPendingConnection} {
 		d := delivery(t, s, ds, key)
 		if d.Status != store.DeliverySent || d.Reason != reason || d.ProviderID != "seq:1" || d.SentAt == nil {
 			t.Fatalf("delivery %s = %s/%q provider %q, want sent/%q", key, d.Status, d.Reason, d.ProviderID, reason)
@@ -286,10 +286,8 @@ func testWebchatExpiry(t *testing.T, s *sqlstore.Store) {
 	for key, want := range map[string]store.DeliveryStatus{"a1": store.DeliveryDelivered, "a2": store.DeliveryFailed,
 		"b1": store.DeliveryFailed, "c1": store.DeliverySent} {
 		d := delivery(t, s, ds, key)
-		wantReason := ""
-		if want == store.DeliveryFailed {
-			wantReason = store.ReasonExpired
-		}
+		wantReason := map[store.DeliveryStatus]string{store.DeliveryFailed: store.ReasonExpired,
+			store.DeliverySent: store.ReasonAwaitingAck}[want]
 		if d.Status != want || d.Reason != wantReason || (want == store.DeliveryFailed && !d.UpdatedAt.Equal(at)) {
 			t.Fatalf("delivery %s = %s/%q at %s, want %s/%q", key, d.Status, d.Reason, d.UpdatedAt, want, wantReason)
 		}
@@ -363,16 +361,82 @@ func testWebchatNodes(t *testing.T, s *sqlstore.Store) {
 	online("b", t0.Add(ttl-time.Microsecond), "ann")
 	online("b", t0.Add(ttl))
 	online("a", t0.Add(ttl), "bob")
-	n, err := s.ForgetWebchatNodes(ctx, t0.Add(ttl+time.Microsecond))
+	gone, err := s.ForgetWebchatNodes(ctx, t0.Add(ttl+time.Microsecond), t0.Add(ttl))
 	must(err)
-	if n != 1 {
-		t.Fatalf("forgot %d nodes, want 1 (a)", n)
+	if !reflect.DeepEqual(gone.Nodes, []string{"a"}) {
+		t.Fatalf("forgot nodes %v, want [a]", gone.Nodes)
 	}
 	// Back, a is unknown and its presence gone until filed again.
 	renew("a", t0.Add(3*ttl), false)
 	online("b", t0.Add(ttl))
 	must(s.SetWebchatPresence(ctx, "a", []store.WebchatPresence{{ChannelID: "web", UserID: "cyd", Online: true}}))
 	online("b", t0.Add(ttl), "cyd")
+}
+
+func TestWebchatForgetNodeReevaluates(t *testing.T) {
+	onBothEngines(t, testWebchatForgetNodeReevaluates)
+}
+
+// testWebchatForgetNodeReevaluates: when a dead node is forgotten, the
+// unacknowledged messages of its users connected nowhere else wait for a
+// connection, those of users connected to a live node are returned to be
+// woken there, and acknowledged ones stay delivered.
+func testWebchatForgetNodeReevaluates(t *testing.T, s *sqlstore.Store) {
+	ctx := t.Context()
+	t0 := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	ch := webchatChannel(t, s)
+	var ds []store.Delivery
+	for i, user := range []string{"ann", "bob", "cyd"} {
+		ds = append(ds, store.Delivery{WorkspaceID: "ws", ChannelID: ch.ID, Recipient: user,
+			Content: message.Text(fmt.Sprint(i)), IdempotencyKey: "k-" + user})
+	}
+	_, err := s.EnqueueDeliveries(ctx, ds)
+	must(err)
+	var msgs []store.WebchatAppend
+	for _, d := range ds {
+		msgs = append(msgs, store.WebchatAppend{WebchatMessage: store.WebchatMessage{ChannelID: ch.ID, UserID: d.Recipient,
+			Seq: 1, IdempotencyKey: d.IdempotencyKey, Frame: []byte("f"), CreatedAt: t0}})
+	}
+	_, err = s.AppendWebchat(ctx, msgs, t0)
+	must(err)
+	must(s.AckWebchat(ctx, []store.WebchatAck{{ChannelID: ch.ID, UserID: "cyd", Seq: 1}}, 10, t0))
+	// Every user is on node a, which dies; bob also on node b, which lives.
+	_, err = s.RenewWebchatNode(ctx, "a", t0.Add(time.Second))
+	must(err)
+	_, err = s.RenewWebchatNode(ctx, "b", t0.Add(time.Minute))
+	must(err)
+	var onA []store.WebchatPresence
+	for _, u := range []string{"ann", "bob", "cyd"} {
+		onA = append(onA, store.WebchatPresence{ChannelID: ch.ID, UserID: u, Online: true})
+	}
+	must(s.SetWebchatPresence(ctx, "a", onA))
+	must(s.SetWebchatPresence(ctx, "b", []store.WebchatPresence{{ChannelID: ch.ID, UserID: "bob", Online: true}}))
+
+	gone, err := s.ForgetWebchatNodes(ctx, t0.Add(time.Second-time.Microsecond), t0)
+	must(err)
+	if len(gone.Nodes) != 0 {
+		t.Fatalf("forgot %v before a's lease ran out", gone.Nodes)
+	}
+	at := t0.Add(2 * time.Second)
+	gone, err = s.ForgetWebchatNodes(ctx, at, at)
+	must(err)
+	want := store.WebchatForgotten{Nodes: []string{"a"}, Waiting: 1,
+		Elsewhere: []store.WebchatWake{{ChannelID: ch.ID, UserID: "bob", Seq: 1}}}
+	if !reflect.DeepEqual(gone, want) {
+		t.Fatalf("forget a = %+v, want %+v", gone, want)
+	}
+	for user, want := range map[string]string{"ann": "sent/" + store.ReasonPendingConnection,
+		"bob": "sent/" + store.ReasonAwaitingAck, "cyd": "delivered/"} {
+		if d := delivery(t, s, ds, "k-"+user); string(d.Status)+"/"+d.Reason != want {
+			t.Errorf("%s's delivery = %s/%q, want %s", user, d.Status, d.Reason, want)
+		}
+	}
 }
 
 func TestWebchatWakeupsOnlyOnPostgres(t *testing.T) {

@@ -344,6 +344,13 @@
         // server dedupes them by request_id.
         Object.keys(state.pending).forEach(function (id) { frame(state.pending[id].frame); });
         break;
+      case 'resume_reset':
+        // The gateway never gave out the number this page resumed after
+        // (its database was reset): count from the last one it did, or the
+        // next messages would be taken for ones seen already.
+        state.lastSeq = f.last_seq;
+        state.acked = Math.min(state.acked, f.last_seq);
+        break;
       case 'received':
         var p = state.pending[f.request_id];
         if (p) { p.el.classList.remove('sbw-sending'); delete state.pending[f.request_id]; }

@@ -1,6 +1,7 @@
 package assistant_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,6 +48,19 @@ func harness(ch sdk.Channel) channeltest.SocketHarness {
 		},
 		Ack:       func(seq int64) []byte { return fmt.Appendf(nil, `{"type":"ack","seq":%d}`, seq) },
 		Malformed: [][]byte{[]byte(`not json`), []byte(`{"type":"message"}`), []byte(`{"type":"dance"}`)},
+		ResumeReset: func(f []byte) (int64, error) {
+			var v struct {
+				Type    string `json:"type"`
+				LastSeq int64  `json:"last_seq"`
+			}
+			if err := json.Unmarshal(f, &v); err != nil {
+				return 0, err
+			}
+			if v.Type != "resume_reset" {
+				return 0, fmt.Errorf("frame type %q, want resume_reset", v.Type)
+			}
+			return v.LastSeq, nil
+		},
 	}
 }
 

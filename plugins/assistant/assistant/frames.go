@@ -73,6 +73,15 @@ type messageFrame struct {
 	Text string `json:"text,omitempty"`
 }
 
+// resumeResetFrame tells a client that asked to resume after a sequence
+// number the gateway never gave out that the session resumes after
+// LastSeq: the client counts from there.
+type resumeResetFrame struct {
+	Type      string `json:"type"`
+	LastSeq   int64  `json:"last_seq"`
+	Requested int64  `json:"requested"`
+}
+
 type errorFrame struct {
 	Type      string `json:"type"`
 	Code      string `json:"code"`
@@ -284,4 +293,13 @@ func (c *Channel) RenderOutbound(_ context.Context, batch []sdk.SequencedOutboun
 		out[i].Frame = encode(messageFrame{Type: "message", Seq: m.Seq, Content: m.Content, Text: m.Content.TextFallback()})
 	}
 	return out, nil
+}
+
+// RenderResumeReset implements sdk.ResumeResetter: a "resume_reset" frame
+// with the last sequence number stored for the user.
+func (c *Channel) RenderResumeReset(_ context.Context, r sdk.ResumeReset) ([]byte, error) {
+	if _, err := c.instance(r.ChannelID); err != nil {
+		return nil, err
+	}
+	return encode(resumeResetFrame{Type: "resume_reset", LastSeq: r.LastSeq, Requested: r.Requested}), nil
 }

@@ -2262,6 +2262,121 @@ func (x *RenderOutboundResponse) GetFrames() []*RenderedFrame {
 	return nil
 }
 
+type RenderResumeResetRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ChannelId string                 `protobuf:"bytes,1,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	UserId    string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The sequence number the client asked to resume after.
+	Requested int64 `protobuf:"varint,3,opt,name=requested,proto3" json:"requested,omitempty"`
+	// The last sequence number stored for the user (0: none yet); the
+	// session resumes after it.
+	LastSeq       int64 `protobuf:"varint,4,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenderResumeResetRequest) Reset() {
+	*x = RenderResumeResetRequest{}
+	mi := &file_channel_v1_channel_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenderResumeResetRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenderResumeResetRequest) ProtoMessage() {}
+
+func (x *RenderResumeResetRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_channel_v1_channel_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenderResumeResetRequest.ProtoReflect.Descriptor instead.
+func (*RenderResumeResetRequest) Descriptor() ([]byte, []int) {
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *RenderResumeResetRequest) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
+func (x *RenderResumeResetRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *RenderResumeResetRequest) GetRequested() int64 {
+	if x != nil {
+		return x.Requested
+	}
+	return 0
+}
+
+func (x *RenderResumeResetRequest) GetLastSeq() int64 {
+	if x != nil {
+		return x.LastSeq
+	}
+	return 0
+}
+
+type RenderResumeResetResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Frame         []byte                 `protobuf:"bytes,1,opt,name=frame,proto3" json:"frame,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenderResumeResetResponse) Reset() {
+	*x = RenderResumeResetResponse{}
+	mi := &file_channel_v1_channel_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenderResumeResetResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenderResumeResetResponse) ProtoMessage() {}
+
+func (x *RenderResumeResetResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_channel_v1_channel_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenderResumeResetResponse.ProtoReflect.Descriptor instead.
+func (*RenderResumeResetResponse) Descriptor() ([]byte, []int) {
+	return file_channel_v1_channel_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *RenderResumeResetResponse) GetFrame() []byte {
+	if x != nil {
+		return x.Frame
+	}
+	return nil
+}
+
 var File_channel_v1_channel_proto protoreflect.FileDescriptor
 
 const file_channel_v1_channel_proto_rawDesc = "" +
@@ -2453,13 +2568,21 @@ const file_channel_v1_channel_proto_rawDesc = "" +
 	"\x05frame\x18\x01 \x01(\fR\x05frame\x127\n" +
 	"\x05error\x18\x02 \x01(\v2!.switchboard.channel.v1.SendErrorR\x05error\"W\n" +
 	"\x16RenderOutboundResponse\x12=\n" +
-	"\x06frames\x18\x01 \x03(\v2%.switchboard.channel.v1.RenderedFrameR\x06frames*\x8d\x01\n" +
+	"\x06frames\x18\x01 \x03(\v2%.switchboard.channel.v1.RenderedFrameR\x06frames\"\x8b\x01\n" +
+	"\x18RenderResumeResetRequest\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x17\n" +
+	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x1c\n" +
+	"\trequested\x18\x03 \x01(\x03R\trequested\x12\x19\n" +
+	"\blast_seq\x18\x04 \x01(\x03R\alastSeq\"1\n" +
+	"\x19RenderResumeResetResponse\x12\x14\n" +
+	"\x05frame\x18\x01 \x01(\fR\x05frame*\x8d\x01\n" +
 	"\tErrorKind\x12\x1a\n" +
 	"\x16ERROR_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14ERROR_KIND_TRANSIENT\x10\x01\x12\x1b\n" +
 	"\x17ERROR_KIND_RATE_LIMITED\x10\x02\x12\x18\n" +
 	"\x14ERROR_KIND_PERMANENT\x10\x03\x12\x13\n" +
-	"\x0fERROR_KIND_AUTH\x10\x042\xbb\x06\n" +
+	"\x0fERROR_KIND_AUTH\x10\x042\xb5\a\n" +
 	"\x0eChannelService\x12]\n" +
 	"\bDescribe\x12'.switchboard.channel.v1.DescribeRequest\x1a(.switchboard.channel.v1.DescribeResponse\x12`\n" +
 	"\tConfigure\x12(.switchboard.channel.v1.ConfigureRequest\x1a).switchboard.channel.v1.ConfigureResponse\x12c\n" +
@@ -2469,7 +2592,8 @@ const file_channel_v1_channel_proto_rawDesc = "" +
 	"\vCheckHealth\x12*.switchboard.channel.v1.CheckHealthRequest\x1a+.switchboard.channel.v1.CheckHealthResponse\x12f\n" +
 	"\vHandleFrame\x12*.switchboard.channel.v1.HandleFrameRequest\x1a+.switchboard.channel.v1.HandleFrameResponse\x12o\n" +
 	"\x0eRenderOutbound\x12-.switchboard.channel.v1.RenderOutboundRequest\x1a..switchboard.channel.v1.RenderOutboundResponse\x12o\n" +
-	"\x0eValidateConfig\x12-.switchboard.channel.v1.ValidateConfigRequest\x1a..switchboard.channel.v1.ValidateConfigResponseBFZDgithub.com/switchboard-gw/switchboard/sdk/proto/channel/v1;channelv1b\x06proto3"
+	"\x0eValidateConfig\x12-.switchboard.channel.v1.ValidateConfigRequest\x1a..switchboard.channel.v1.ValidateConfigResponse\x12x\n" +
+	"\x11RenderResumeReset\x120.switchboard.channel.v1.RenderResumeResetRequest\x1a1.switchboard.channel.v1.RenderResumeResetResponseBFZDgithub.com/switchboard-gw/switchboard/sdk/proto/channel/v1;channelv1b\x06proto3"
 
 var (
 	file_channel_v1_channel_proto_rawDescOnce sync.Once
@@ -2484,89 +2608,91 @@ func file_channel_v1_channel_proto_rawDescGZIP() []byte {
 }
 
 var file_channel_v1_channel_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_channel_v1_channel_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_channel_v1_channel_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_channel_v1_channel_proto_goTypes = []any{
-	(ErrorKind)(0),                 // 0: switchboard.channel.v1.ErrorKind
-	(*DescribeRequest)(nil),        // 1: switchboard.channel.v1.DescribeRequest
-	(*DescribeResponse)(nil),       // 2: switchboard.channel.v1.DescribeResponse
-	(*Capabilities)(nil),           // 3: switchboard.channel.v1.Capabilities
-	(*Rate)(nil),                   // 4: switchboard.channel.v1.Rate
-	(*RateLimits)(nil),             // 5: switchboard.channel.v1.RateLimits
-	(*InstanceConfig)(nil),         // 6: switchboard.channel.v1.InstanceConfig
-	(*ConfigureRequest)(nil),       // 7: switchboard.channel.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),      // 8: switchboard.channel.v1.ConfigureResponse
-	(*HeaderValues)(nil),           // 9: switchboard.channel.v1.HeaderValues
-	(*HandleHTTPRequest)(nil),      // 10: switchboard.channel.v1.HandleHTTPRequest
-	(*HandleHTTPResponse)(nil),     // 11: switchboard.channel.v1.HandleHTTPResponse
-	(*Button)(nil),                 // 12: switchboard.channel.v1.Button
-	(*Media)(nil),                  // 13: switchboard.channel.v1.Media
-	(*Card)(nil),                   // 14: switchboard.channel.v1.Card
-	(*Content)(nil),                // 15: switchboard.channel.v1.Content
-	(*DeliveryStatus)(nil),         // 16: switchboard.channel.v1.DeliveryStatus
-	(*Event)(nil),                  // 17: switchboard.channel.v1.Event
-	(*Outbound)(nil),               // 18: switchboard.channel.v1.Outbound
-	(*SendRequest)(nil),            // 19: switchboard.channel.v1.SendRequest
-	(*SendError)(nil),              // 20: switchboard.channel.v1.SendError
-	(*SendResult)(nil),             // 21: switchboard.channel.v1.SendResult
-	(*SendResponse)(nil),           // 22: switchboard.channel.v1.SendResponse
-	(*ValidateConfigRequest)(nil),  // 23: switchboard.channel.v1.ValidateConfigRequest
-	(*ValidateConfigResponse)(nil), // 24: switchboard.channel.v1.ValidateConfigResponse
-	(*CheckHealthRequest)(nil),     // 25: switchboard.channel.v1.CheckHealthRequest
-	(*CheckHealthResponse)(nil),    // 26: switchboard.channel.v1.CheckHealthResponse
-	(*HandleFrameRequest)(nil),     // 27: switchboard.channel.v1.HandleFrameRequest
-	(*HandleFrameResponse)(nil),    // 28: switchboard.channel.v1.HandleFrameResponse
-	(*SessionStart)(nil),           // 29: switchboard.channel.v1.SessionStart
-	(*SocketClose)(nil),            // 30: switchboard.channel.v1.SocketClose
-	(*SequencedOutbound)(nil),      // 31: switchboard.channel.v1.SequencedOutbound
-	(*RenderOutboundRequest)(nil),  // 32: switchboard.channel.v1.RenderOutboundRequest
-	(*RenderedFrame)(nil),          // 33: switchboard.channel.v1.RenderedFrame
-	(*RenderOutboundResponse)(nil), // 34: switchboard.channel.v1.RenderOutboundResponse
-	nil,                            // 35: switchboard.channel.v1.InstanceConfig.SecretsEntry
-	nil,                            // 36: switchboard.channel.v1.ConfigureResponse.FieldErrorsEntry
-	nil,                            // 37: switchboard.channel.v1.HandleHTTPRequest.HeaderEntry
-	nil,                            // 38: switchboard.channel.v1.HandleHTTPResponse.HeaderEntry
-	nil,                            // 39: switchboard.channel.v1.Content.MetadataEntry
-	nil,                            // 40: switchboard.channel.v1.Event.ProfileEntry
-	nil,                            // 41: switchboard.channel.v1.ValidateConfigResponse.FieldErrorsEntry
-	nil,                            // 42: switchboard.channel.v1.SessionStart.ProfileEntry
-	(*durationpb.Duration)(nil),    // 43: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),  // 44: google.protobuf.Timestamp
+	(ErrorKind)(0),                    // 0: switchboard.channel.v1.ErrorKind
+	(*DescribeRequest)(nil),           // 1: switchboard.channel.v1.DescribeRequest
+	(*DescribeResponse)(nil),          // 2: switchboard.channel.v1.DescribeResponse
+	(*Capabilities)(nil),              // 3: switchboard.channel.v1.Capabilities
+	(*Rate)(nil),                      // 4: switchboard.channel.v1.Rate
+	(*RateLimits)(nil),                // 5: switchboard.channel.v1.RateLimits
+	(*InstanceConfig)(nil),            // 6: switchboard.channel.v1.InstanceConfig
+	(*ConfigureRequest)(nil),          // 7: switchboard.channel.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),         // 8: switchboard.channel.v1.ConfigureResponse
+	(*HeaderValues)(nil),              // 9: switchboard.channel.v1.HeaderValues
+	(*HandleHTTPRequest)(nil),         // 10: switchboard.channel.v1.HandleHTTPRequest
+	(*HandleHTTPResponse)(nil),        // 11: switchboard.channel.v1.HandleHTTPResponse
+	(*Button)(nil),                    // 12: switchboard.channel.v1.Button
+	(*Media)(nil),                     // 13: switchboard.channel.v1.Media
+	(*Card)(nil),                      // 14: switchboard.channel.v1.Card
+	(*Content)(nil),                   // 15: switchboard.channel.v1.Content
+	(*DeliveryStatus)(nil),            // 16: switchboard.channel.v1.DeliveryStatus
+	(*Event)(nil),                     // 17: switchboard.channel.v1.Event
+	(*Outbound)(nil),                  // 18: switchboard.channel.v1.Outbound
+	(*SendRequest)(nil),               // 19: switchboard.channel.v1.SendRequest
+	(*SendError)(nil),                 // 20: switchboard.channel.v1.SendError
+	(*SendResult)(nil),                // 21: switchboard.channel.v1.SendResult
+	(*SendResponse)(nil),              // 22: switchboard.channel.v1.SendResponse
+	(*ValidateConfigRequest)(nil),     // 23: switchboard.channel.v1.ValidateConfigRequest
+	(*ValidateConfigResponse)(nil),    // 24: switchboard.channel.v1.ValidateConfigResponse
+	(*CheckHealthRequest)(nil),        // 25: switchboard.channel.v1.CheckHealthRequest
+	(*CheckHealthResponse)(nil),       // 26: switchboard.channel.v1.CheckHealthResponse
+	(*HandleFrameRequest)(nil),        // 27: switchboard.channel.v1.HandleFrameRequest
+	(*HandleFrameResponse)(nil),       // 28: switchboard.channel.v1.HandleFrameResponse
+	(*SessionStart)(nil),              // 29: switchboard.channel.v1.SessionStart
+	(*SocketClose)(nil),               // 30: switchboard.channel.v1.SocketClose
+	(*SequencedOutbound)(nil),         // 31: switchboard.channel.v1.SequencedOutbound
+	(*RenderOutboundRequest)(nil),     // 32: switchboard.channel.v1.RenderOutboundRequest
+	(*RenderedFrame)(nil),             // 33: switchboard.channel.v1.RenderedFrame
+	(*RenderOutboundResponse)(nil),    // 34: switchboard.channel.v1.RenderOutboundResponse
+	(*RenderResumeResetRequest)(nil),  // 35: switchboard.channel.v1.RenderResumeResetRequest
+	(*RenderResumeResetResponse)(nil), // 36: switchboard.channel.v1.RenderResumeResetResponse
+	nil,                               // 37: switchboard.channel.v1.InstanceConfig.SecretsEntry
+	nil,                               // 38: switchboard.channel.v1.ConfigureResponse.FieldErrorsEntry
+	nil,                               // 39: switchboard.channel.v1.HandleHTTPRequest.HeaderEntry
+	nil,                               // 40: switchboard.channel.v1.HandleHTTPResponse.HeaderEntry
+	nil,                               // 41: switchboard.channel.v1.Content.MetadataEntry
+	nil,                               // 42: switchboard.channel.v1.Event.ProfileEntry
+	nil,                               // 43: switchboard.channel.v1.ValidateConfigResponse.FieldErrorsEntry
+	nil,                               // 44: switchboard.channel.v1.SessionStart.ProfileEntry
+	(*durationpb.Duration)(nil),       // 45: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),     // 46: google.protobuf.Timestamp
 }
 var file_channel_v1_channel_proto_depIdxs = []int32{
 	3,  // 0: switchboard.channel.v1.DescribeResponse.capabilities:type_name -> switchboard.channel.v1.Capabilities
 	5,  // 1: switchboard.channel.v1.DescribeResponse.rate_limits:type_name -> switchboard.channel.v1.RateLimits
-	43, // 2: switchboard.channel.v1.Rate.per:type_name -> google.protobuf.Duration
+	45, // 2: switchboard.channel.v1.Rate.per:type_name -> google.protobuf.Duration
 	4,  // 3: switchboard.channel.v1.RateLimits.global:type_name -> switchboard.channel.v1.Rate
 	4,  // 4: switchboard.channel.v1.RateLimits.per_recipient:type_name -> switchboard.channel.v1.Rate
-	35, // 5: switchboard.channel.v1.InstanceConfig.secrets:type_name -> switchboard.channel.v1.InstanceConfig.SecretsEntry
+	37, // 5: switchboard.channel.v1.InstanceConfig.secrets:type_name -> switchboard.channel.v1.InstanceConfig.SecretsEntry
 	6,  // 6: switchboard.channel.v1.ConfigureRequest.config:type_name -> switchboard.channel.v1.InstanceConfig
-	36, // 7: switchboard.channel.v1.ConfigureResponse.field_errors:type_name -> switchboard.channel.v1.ConfigureResponse.FieldErrorsEntry
-	37, // 8: switchboard.channel.v1.HandleHTTPRequest.header:type_name -> switchboard.channel.v1.HandleHTTPRequest.HeaderEntry
-	44, // 9: switchboard.channel.v1.HandleHTTPRequest.received:type_name -> google.protobuf.Timestamp
-	38, // 10: switchboard.channel.v1.HandleHTTPResponse.header:type_name -> switchboard.channel.v1.HandleHTTPResponse.HeaderEntry
+	38, // 7: switchboard.channel.v1.ConfigureResponse.field_errors:type_name -> switchboard.channel.v1.ConfigureResponse.FieldErrorsEntry
+	39, // 8: switchboard.channel.v1.HandleHTTPRequest.header:type_name -> switchboard.channel.v1.HandleHTTPRequest.HeaderEntry
+	46, // 9: switchboard.channel.v1.HandleHTTPRequest.received:type_name -> google.protobuf.Timestamp
+	40, // 10: switchboard.channel.v1.HandleHTTPResponse.header:type_name -> switchboard.channel.v1.HandleHTTPResponse.HeaderEntry
 	17, // 11: switchboard.channel.v1.HandleHTTPResponse.events:type_name -> switchboard.channel.v1.Event
 	12, // 12: switchboard.channel.v1.Card.buttons:type_name -> switchboard.channel.v1.Button
 	12, // 13: switchboard.channel.v1.Content.buttons:type_name -> switchboard.channel.v1.Button
 	13, // 14: switchboard.channel.v1.Content.media:type_name -> switchboard.channel.v1.Media
 	14, // 15: switchboard.channel.v1.Content.cards:type_name -> switchboard.channel.v1.Card
-	39, // 16: switchboard.channel.v1.Content.metadata:type_name -> switchboard.channel.v1.Content.MetadataEntry
+	41, // 16: switchboard.channel.v1.Content.metadata:type_name -> switchboard.channel.v1.Content.MetadataEntry
 	15, // 17: switchboard.channel.v1.Event.content:type_name -> switchboard.channel.v1.Content
-	40, // 18: switchboard.channel.v1.Event.profile:type_name -> switchboard.channel.v1.Event.ProfileEntry
+	42, // 18: switchboard.channel.v1.Event.profile:type_name -> switchboard.channel.v1.Event.ProfileEntry
 	16, // 19: switchboard.channel.v1.Event.status:type_name -> switchboard.channel.v1.DeliveryStatus
-	44, // 20: switchboard.channel.v1.Event.time:type_name -> google.protobuf.Timestamp
+	46, // 20: switchboard.channel.v1.Event.time:type_name -> google.protobuf.Timestamp
 	15, // 21: switchboard.channel.v1.Outbound.content:type_name -> switchboard.channel.v1.Content
 	18, // 22: switchboard.channel.v1.SendRequest.messages:type_name -> switchboard.channel.v1.Outbound
 	0,  // 23: switchboard.channel.v1.SendError.kind:type_name -> switchboard.channel.v1.ErrorKind
-	43, // 24: switchboard.channel.v1.SendError.retry_after:type_name -> google.protobuf.Duration
+	45, // 24: switchboard.channel.v1.SendError.retry_after:type_name -> google.protobuf.Duration
 	20, // 25: switchboard.channel.v1.SendResult.error:type_name -> switchboard.channel.v1.SendError
 	21, // 26: switchboard.channel.v1.SendResponse.results:type_name -> switchboard.channel.v1.SendResult
 	6,  // 27: switchboard.channel.v1.ValidateConfigRequest.config:type_name -> switchboard.channel.v1.InstanceConfig
-	41, // 28: switchboard.channel.v1.ValidateConfigResponse.field_errors:type_name -> switchboard.channel.v1.ValidateConfigResponse.FieldErrorsEntry
-	44, // 29: switchboard.channel.v1.HandleFrameRequest.received:type_name -> google.protobuf.Timestamp
+	43, // 28: switchboard.channel.v1.ValidateConfigResponse.field_errors:type_name -> switchboard.channel.v1.ValidateConfigResponse.FieldErrorsEntry
+	46, // 29: switchboard.channel.v1.HandleFrameRequest.received:type_name -> google.protobuf.Timestamp
 	17, // 30: switchboard.channel.v1.HandleFrameResponse.events:type_name -> switchboard.channel.v1.Event
 	29, // 31: switchboard.channel.v1.HandleFrameResponse.start:type_name -> switchboard.channel.v1.SessionStart
 	30, // 32: switchboard.channel.v1.HandleFrameResponse.close:type_name -> switchboard.channel.v1.SocketClose
-	42, // 33: switchboard.channel.v1.SessionStart.profile:type_name -> switchboard.channel.v1.SessionStart.ProfileEntry
+	44, // 33: switchboard.channel.v1.SessionStart.profile:type_name -> switchboard.channel.v1.SessionStart.ProfileEntry
 	18, // 34: switchboard.channel.v1.SequencedOutbound.message:type_name -> switchboard.channel.v1.Outbound
 	31, // 35: switchboard.channel.v1.RenderOutboundRequest.messages:type_name -> switchboard.channel.v1.SequencedOutbound
 	20, // 36: switchboard.channel.v1.RenderedFrame.error:type_name -> switchboard.channel.v1.SendError
@@ -2581,16 +2707,18 @@ var file_channel_v1_channel_proto_depIdxs = []int32{
 	27, // 45: switchboard.channel.v1.ChannelService.HandleFrame:input_type -> switchboard.channel.v1.HandleFrameRequest
 	32, // 46: switchboard.channel.v1.ChannelService.RenderOutbound:input_type -> switchboard.channel.v1.RenderOutboundRequest
 	23, // 47: switchboard.channel.v1.ChannelService.ValidateConfig:input_type -> switchboard.channel.v1.ValidateConfigRequest
-	2,  // 48: switchboard.channel.v1.ChannelService.Describe:output_type -> switchboard.channel.v1.DescribeResponse
-	8,  // 49: switchboard.channel.v1.ChannelService.Configure:output_type -> switchboard.channel.v1.ConfigureResponse
-	11, // 50: switchboard.channel.v1.ChannelService.HandleHTTP:output_type -> switchboard.channel.v1.HandleHTTPResponse
-	22, // 51: switchboard.channel.v1.ChannelService.Send:output_type -> switchboard.channel.v1.SendResponse
-	26, // 52: switchboard.channel.v1.ChannelService.CheckHealth:output_type -> switchboard.channel.v1.CheckHealthResponse
-	28, // 53: switchboard.channel.v1.ChannelService.HandleFrame:output_type -> switchboard.channel.v1.HandleFrameResponse
-	34, // 54: switchboard.channel.v1.ChannelService.RenderOutbound:output_type -> switchboard.channel.v1.RenderOutboundResponse
-	24, // 55: switchboard.channel.v1.ChannelService.ValidateConfig:output_type -> switchboard.channel.v1.ValidateConfigResponse
-	48, // [48:56] is the sub-list for method output_type
-	40, // [40:48] is the sub-list for method input_type
+	35, // 48: switchboard.channel.v1.ChannelService.RenderResumeReset:input_type -> switchboard.channel.v1.RenderResumeResetRequest
+	2,  // 49: switchboard.channel.v1.ChannelService.Describe:output_type -> switchboard.channel.v1.DescribeResponse
+	8,  // 50: switchboard.channel.v1.ChannelService.Configure:output_type -> switchboard.channel.v1.ConfigureResponse
+	11, // 51: switchboard.channel.v1.ChannelService.HandleHTTP:output_type -> switchboard.channel.v1.HandleHTTPResponse
+	22, // 52: switchboard.channel.v1.ChannelService.Send:output_type -> switchboard.channel.v1.SendResponse
+	26, // 53: switchboard.channel.v1.ChannelService.CheckHealth:output_type -> switchboard.channel.v1.CheckHealthResponse
+	28, // 54: switchboard.channel.v1.ChannelService.HandleFrame:output_type -> switchboard.channel.v1.HandleFrameResponse
+	34, // 55: switchboard.channel.v1.ChannelService.RenderOutbound:output_type -> switchboard.channel.v1.RenderOutboundResponse
+	24, // 56: switchboard.channel.v1.ChannelService.ValidateConfig:output_type -> switchboard.channel.v1.ValidateConfigResponse
+	36, // 57: switchboard.channel.v1.ChannelService.RenderResumeReset:output_type -> switchboard.channel.v1.RenderResumeResetResponse
+	49, // [49:58] is the sub-list for method output_type
+	40, // [40:49] is the sub-list for method input_type
 	40, // [40:40] is the sub-list for extension type_name
 	40, // [40:40] is the sub-list for extension extendee
 	0,  // [0:40] is the sub-list for field type_name
@@ -2607,7 +2735,7 @@ func file_channel_v1_channel_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_channel_v1_channel_proto_rawDesc), len(file_channel_v1_channel_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   42,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

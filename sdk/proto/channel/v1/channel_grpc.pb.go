@@ -31,14 +31,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ChannelService_Describe_FullMethodName       = "/switchboard.channel.v1.ChannelService/Describe"
-	ChannelService_Configure_FullMethodName      = "/switchboard.channel.v1.ChannelService/Configure"
-	ChannelService_HandleHTTP_FullMethodName     = "/switchboard.channel.v1.ChannelService/HandleHTTP"
-	ChannelService_Send_FullMethodName           = "/switchboard.channel.v1.ChannelService/Send"
-	ChannelService_CheckHealth_FullMethodName    = "/switchboard.channel.v1.ChannelService/CheckHealth"
-	ChannelService_HandleFrame_FullMethodName    = "/switchboard.channel.v1.ChannelService/HandleFrame"
-	ChannelService_RenderOutbound_FullMethodName = "/switchboard.channel.v1.ChannelService/RenderOutbound"
-	ChannelService_ValidateConfig_FullMethodName = "/switchboard.channel.v1.ChannelService/ValidateConfig"
+	ChannelService_Describe_FullMethodName          = "/switchboard.channel.v1.ChannelService/Describe"
+	ChannelService_Configure_FullMethodName         = "/switchboard.channel.v1.ChannelService/Configure"
+	ChannelService_HandleHTTP_FullMethodName        = "/switchboard.channel.v1.ChannelService/HandleHTTP"
+	ChannelService_Send_FullMethodName              = "/switchboard.channel.v1.ChannelService/Send"
+	ChannelService_CheckHealth_FullMethodName       = "/switchboard.channel.v1.ChannelService/CheckHealth"
+	ChannelService_HandleFrame_FullMethodName       = "/switchboard.channel.v1.ChannelService/HandleFrame"
+	ChannelService_RenderOutbound_FullMethodName    = "/switchboard.channel.v1.ChannelService/RenderOutbound"
+	ChannelService_ValidateConfig_FullMethodName    = "/switchboard.channel.v1.ChannelService/ValidateConfig"
+	ChannelService_RenderResumeReset_FullMethodName = "/switchboard.channel.v1.ChannelService/RenderResumeReset"
 )
 
 // ChannelServiceClient is the client API for ChannelService service.
@@ -78,6 +79,12 @@ type ChannelServiceClient interface {
 	// set. Optional: codes.Unimplemented means the plugin cannot validate
 	// apart from installing, and the configuration is accepted unchecked.
 	ValidateConfig(ctx context.Context, in *ValidateConfigRequest, opts ...grpc.CallOption) (*ValidateConfigResponse, error)
+	// RenderResumeReset renders the frame that tells a client its resume
+	// point (resume_after) is beyond the last sequence number stored for its
+	// user, and that the session resumes after last_seq instead. Optional:
+	// codes.Unimplemented means the plugin has no such frame, and the
+	// gateway resumes the session after last_seq without telling the client.
+	RenderResumeReset(ctx context.Context, in *RenderResumeResetRequest, opts ...grpc.CallOption) (*RenderResumeResetResponse, error)
 }
 
 type channelServiceClient struct {
@@ -168,6 +175,16 @@ func (c *channelServiceClient) ValidateConfig(ctx context.Context, in *ValidateC
 	return out, nil
 }
 
+func (c *channelServiceClient) RenderResumeReset(ctx context.Context, in *RenderResumeResetRequest, opts ...grpc.CallOption) (*RenderResumeResetResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RenderResumeResetResponse)
+	err := c.cc.Invoke(ctx, ChannelService_RenderResumeReset_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ChannelServiceServer is the server API for ChannelService service.
 // All implementations must embed UnimplementedChannelServiceServer
 // for forward compatibility.
@@ -205,6 +222,12 @@ type ChannelServiceServer interface {
 	// set. Optional: codes.Unimplemented means the plugin cannot validate
 	// apart from installing, and the configuration is accepted unchecked.
 	ValidateConfig(context.Context, *ValidateConfigRequest) (*ValidateConfigResponse, error)
+	// RenderResumeReset renders the frame that tells a client its resume
+	// point (resume_after) is beyond the last sequence number stored for its
+	// user, and that the session resumes after last_seq instead. Optional:
+	// codes.Unimplemented means the plugin has no such frame, and the
+	// gateway resumes the session after last_seq without telling the client.
+	RenderResumeReset(context.Context, *RenderResumeResetRequest) (*RenderResumeResetResponse, error)
 	mustEmbedUnimplementedChannelServiceServer()
 }
 
@@ -238,6 +261,9 @@ func (UnimplementedChannelServiceServer) RenderOutbound(context.Context, *Render
 }
 func (UnimplementedChannelServiceServer) ValidateConfig(context.Context, *ValidateConfigRequest) (*ValidateConfigResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ValidateConfig not implemented")
+}
+func (UnimplementedChannelServiceServer) RenderResumeReset(context.Context, *RenderResumeResetRequest) (*RenderResumeResetResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenderResumeReset not implemented")
 }
 func (UnimplementedChannelServiceServer) mustEmbedUnimplementedChannelServiceServer() {}
 func (UnimplementedChannelServiceServer) testEmbeddedByValue()                        {}
@@ -404,6 +430,24 @@ func _ChannelService_ValidateConfig_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ChannelService_RenderResumeReset_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenderResumeResetRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ChannelServiceServer).RenderResumeReset(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ChannelService_RenderResumeReset_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ChannelServiceServer).RenderResumeReset(ctx, req.(*RenderResumeResetRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ChannelService_ServiceDesc is the grpc.ServiceDesc for ChannelService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -442,6 +486,10 @@ var ChannelService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ValidateConfig",
 			Handler:    _ChannelService_ValidateConfig_Handler,
+		},
+		{
+			MethodName: "RenderResumeReset",
+			Handler:    _ChannelService_RenderResumeReset_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
