@@ -234,7 +234,7 @@ func enqueueQuery(rows int) string {
 // about the table (never analyzed, or vacuumed empty after a drain), a
 // claim touches the rows it scans in due order and one index entry per
 // candidate, never candidates × pending rows (and on PostgreSQL the plan
-// is pinned to the due index's order, see pinClaimPlan, so a claim does
+// is pinned to the due index's order, see pinPlan, so a claim does
 // not read every due row either). On PostgreSQL, rows another
 // node is claiming right now are skipped, and their younger siblings wait
 // behind them.
@@ -295,12 +295,10 @@ func (s *Store) CompleteDeliveries(ctx context.Context, node string, rs []store.
 	switch {
 	case s.d.name() == "sqlite":
 		err = s.tx(ctx, func(tx *Store) error { return tx.completeGrouped(ctx, node, rs, now) })
-	case len(rs) <= batchRows:
-		// One statement: no transaction around it, which would cost two
-		// more round trips per Send batch.
-		err = s.completeValues(ctx, node, rs, now)
 	default:
-		err = s.tx(ctx, func(tx *Store) error { return tx.completeValues(ctx, node, rs, now) })
+		// Pinned to primary-key lookups: the node's other sending rows
+		// must not be read per batch, whatever the statistics say.
+		err = s.pinned(ctx, func(tx *Store) error { return tx.completeValues(ctx, node, rs, now) })
 	}
 	if err != nil {
 		return fmt.Errorf("complete deliveries: %w", err)

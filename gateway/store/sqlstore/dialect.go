@@ -35,9 +35,9 @@ type dialect interface {
 	lockSkipLocked() string
 	// lockForUpdate ends a SELECT whose rows are about to be updated.
 	lockForUpdate() string
-	// pinClaimPlan is run in a claim's transaction before the claim, or
-	// is empty. See claimRows.
-	pinClaimPlan() string
+	// pinPlan is run in the transaction of a claim or of an outcome
+	// update before it, or is empty. See pinned.
+	pinPlan() string
 	// mapErr wraps constraint violations with store.ErrConflict (unique) or
 	// store.ErrNotFound (foreign key: the referenced record is missing).
 	mapErr(err error) error
@@ -50,7 +50,7 @@ func (sqliteDialect) goose() goose.Dialect   { return goose.DialectSQLite3 }
 func (sqliteDialect) rebind(q string) string { return q }
 func (sqliteDialect) lockSkipLocked() string { return "" }
 func (sqliteDialect) lockForUpdate() string  { return "" }
-func (sqliteDialect) pinClaimPlan() string   { return "" }
+func (sqliteDialect) pinPlan() string        { return "" }
 
 func (sqliteDialect) mapErr(err error) error {
 	var se *sqlite.Error
@@ -73,13 +73,17 @@ func (postgresDialect) goose() goose.Dialect   { return goose.DialectPostgres }
 func (postgresDialect) lockSkipLocked() string { return " FOR UPDATE SKIP LOCKED" }
 func (postgresDialect) lockForUpdate() string  { return " FOR UPDATE" }
 
-// pinClaimPlan leaves the planner one way to run a claim: walk the due
-// index in order and stop at the limit. Without it, a planner that thinks
-// the outbox nearly empty (never analyzed, or vacuumed after a drain, and
-// autovacuum's analyze lags a burst) reads every due row, probes each and
-// sorts them all, for every claim.
-func (postgresDialect) pinClaimPlan() string {
-	return "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
+// pinPlan leaves the planner one way to run the hot outbox statements:
+// walk the due index in order and stop at the limit (claims), and look
+// rows up by primary key one at a time (the outcomes of a batch, the rows
+// a claim picked). Without it, a planner that thinks the outbox nearly
+// empty (never analyzed, or vacuumed after a drain, and autovacuum's
+// analyze lags a burst) reads every due row, probes each and sorts them
+// all, for every claim, and hashes every row the node is sending for
+// every batch's outcomes.
+func (postgresDialect) pinPlan() string {
+	return "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; " +
+		"SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off"
 }
 
 // rebind numbers placeholders $1, $2, …. Queries in this package never hold

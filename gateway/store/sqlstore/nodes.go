@@ -129,7 +129,7 @@ func (s *Store) releaseWhere(ctx context.Context, node string, now time.Time, wh
 		n, err := s.execCount(ctx, `UPDATE deliveries SET
 			status = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END,
 			claimed_by = '', next_attempt_at = ?, updated_at = ?
-			WHERE status = 'sending' AND claimed_by = ? AND next_attempt_at < ?`, micros(now), micros(now), node, before)
+			WHERE pending = 1 AND status = 'sending' AND claimed_by = ? AND next_attempt_at < ?`, micros(now), micros(now), node, before)
 		if err != nil {
 			return rel, err
 		}

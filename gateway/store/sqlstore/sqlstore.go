@@ -267,23 +267,11 @@ func (s *Store) execBatch(ctx context.Context, hot bool, query string, args ...a
 	return err
 }
 
-// claimRows runs a claim (an UPDATE … RETURNING of the rows it picks) and
-// collects what it returns. Where the dialect pins claim plans, the claim
-// runs in a transaction of its own after the pin.
+// claimRows runs a claim (an UPDATE … RETURNING of the rows it picks),
+// plan pinned, and collects what it returns.
 func claimRows[T any](ctx context.Context, s *Store, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
-	pin := s.d.pinClaimPlan()
-	if pin == "" {
-		rows, err := s.queryWrite(ctx, true, query, args...)
-		if err != nil {
-			return nil, err
-		}
-		return collect(rows, scan)
-	}
 	var out []T
-	err := s.tx(ctx, func(tx *Store) error {
-		if _, err := tx.writer.exec(ctx, false, pin); err != nil {
-			return fmt.Errorf("pin claim plan: %w", err)
-		}
+	err := s.pinned(ctx, func(tx *Store) error {
 		rows, err := tx.queryWrite(ctx, true, query, args...)
 		if err != nil {
 			return err
@@ -292,6 +280,22 @@ func claimRows[T any](ctx context.Context, s *Store, scan func(scanner) (T, erro
 		return err
 	})
 	return out, err
+}
+
+// pinned runs fn, where the dialect pins the plans of hot outbox
+// statements, in a transaction of its own after the pin; elsewhere as it
+// is.
+func (s *Store) pinned(ctx context.Context, fn func(tx *Store) error) error {
+	pin := s.d.pinPlan()
+	if pin == "" {
+		return fn(s)
+	}
+	return s.tx(ctx, func(tx *Store) error {
+		if _, err := tx.writer.exec(ctx, false, pin); err != nil {
+			return fmt.Errorf("pin plan: %w", err)
+		}
+		return fn(tx)
+	})
 }
 
 // scanner is *sql.Row or *sql.Rows.

@@ -26,10 +26,12 @@ CREATE INDEX jobs_claimed ON jobs (claimed_by) WHERE status = 'running';
 
 DROP INDEX deliveries_due;
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id) WHERE status IN ('queued', 'retrying');
-CREATE INDEX deliveries_claimed ON deliveries (claimed_by, id) WHERE status = 'sending';
+-- No index on a delivery's holder: releasing a node's claims is rare and
+-- reads the pending rows (deliveries_pending_recipient), while an index
+-- would cost every delivery two more writes, and would tempt the planner to
+-- read every row a node sends to record one batch's outcomes.
 
 -- +goose Down
-DROP INDEX deliveries_claimed;
 DROP INDEX deliveries_due;
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at, id) WHERE pending = 1;
 DROP INDEX jobs_claimed;
