@@ -99,24 +99,10 @@ func TestAudienceCrashMidFanOut(t *testing.T) {
 	})
 	msgs := sink.WaitFor(t, people, 120*time.Second)
 	st2 := c.wait(news, id)
-	keysByUser := map[string]map[string]bool{}
-	for _, m := range msgs {
-		if keysByUser[m.UserID] == nil {
-			keysByUser[m.UserID] = map[string]bool{}
-		}
-		keysByUser[m.UserID][m.IdempotencyKey] = true
-	}
-	if len(keysByUser) != people {
-		t.Fatalf("%d recipients reached, want %d", len(keysByUser), people)
-	}
-	for user, ks := range keysByUser {
-		if len(ks) != 1 {
-			t.Fatalf("%s received %d distinct deliveries: %v", user, len(ks), ks)
-		}
-	}
+	dups := checkOncePerRecipient(t, msgs, people)
 	counts := st2["counts"].(map[string]any)
 	if counts["matched"].(float64) != people || counts["sent"].(float64) != people {
 		t.Fatalf("trigger counts after the restart = %v, want %d matched and sent", counts, people)
 	}
-	t.Logf("%d messages at the sink for %d recipients (re-sends with the same key: %d)", len(msgs), people, len(msgs)-people)
+	t.Logf("%d messages at the sink for %d recipients (re-sends with the same key: %d)", len(msgs), people, dups)
 }

@@ -104,12 +104,4 @@ func (s *Store) FailJob(ctx context.Context, id int64, attempt int, errText stri
 }
 
 // lostIfNone turns "no row affected" into store.ErrClaimLost.
-func lostIfNone(n int, err error, what string) error {
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("%s: %w", what, store.ErrClaimLost)
-	}
-	return nil
-}
+func lostIfNone(n int, err error, what string) error { return noneIs(store.ErrClaimLost, n, err, what) }

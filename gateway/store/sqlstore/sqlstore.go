@@ -342,11 +342,16 @@ func list[T any](ctx context.Context, s *Store, what string, scan func(scanner) 
 
 // notFoundIfNone turns "no row affected" into store.ErrNotFound.
 func notFoundIfNone(n int, err error, what string) error {
+	return noneIs(store.ErrNotFound, n, err, what)
+}
+
+// noneIs turns "no row affected" into sentinel.
+func noneIs(sentinel error, n int, err error, what string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+		return fmt.Errorf("%s: %w", what, sentinel)
 	}
 	return nil
 }
