@@ -97,15 +97,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 		st.Close()
 		return nil, err
 	}
-	var pluginEnv []string
-	if cfg.Security.AllowInternalFetch {
-		// Plugins that post to tenant URLs (webhook channels) guard them
-		// as the gateway does its own fetches.
-		pluginEnv = append(pluginEnv, netguard.EnvAllowInternal+"=true")
-	}
 	a.Host = pluginhost.New(pluginhost.Config{
 		Dir:            pluginsDir,
-		Env:            pluginEnv,
+		Env:            PluginEnv(cfg),
 		StartTimeout:   cfg.Plugins.StartTimeout,
 		HealthInterval: cfg.Plugins.HealthInterval,
 		Instances:      a.instances,
@@ -272,6 +266,18 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	if err := server.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		a.log.Warn("http shutdown", "err", err)
+	}
+	return nil
+}
+
+// PluginEnv is the environment plugin processes get from the config
+// (they inherit none): plugins that post to tenant URLs (webhook
+// channels) guard them as the gateway guards its own fetches, so they
+// must know when internal addresses are allowed. Every process that
+// starts plugins (serve, apply, plugins list) passes it.
+func PluginEnv(cfg *config.Config) []string {
+	if cfg.Security.AllowInternalFetch {
+		return []string{netguard.EnvAllowInternal + "=true"}
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/switchboard-gw/switchboard/gateway/app"
 	"github.com/switchboard-gw/switchboard/gateway/apply"
 	"github.com/switchboard-gw/switchboard/gateway/bot"
 	"github.com/switchboard-gw/switchboard/gateway/config"
@@ -86,7 +87,7 @@ type pluginValidator struct {
 }
 
 func startValidator(ctx context.Context, cfg *config.Config, log *slog.Logger) (*pluginValidator, func(), error) {
-	h := pluginhost.New(pluginhost.Config{Dir: cfg.Plugins.Dir, StartTimeout: cfg.Plugins.StartTimeout, Logger: log})
+	h := pluginhost.New(pluginhost.Config{Dir: cfg.Plugins.Dir, Env: app.PluginEnv(cfg), StartTimeout: cfg.Plugins.StartTimeout, Logger: log})
 	if err := h.Start(ctx); err != nil {
 		return nil, nil, fmt.Errorf("start the plugins to check channel configurations: %w", err)
 	}

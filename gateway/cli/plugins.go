@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/switchboard-gw/switchboard/gateway/app"
 	"github.com/switchboard-gw/switchboard/gateway/pluginhost"
 )
 
@@ -24,6 +25,7 @@ func newPlugins(g *globals) *cobra.Command {
 			}
 			h := pluginhost.New(pluginhost.Config{
 				Dir:          cfg.Plugins.Dir,
+				Env:          app.PluginEnv(cfg),
 				StartTimeout: cfg.Plugins.StartTimeout,
 				Logger:       newLogger(cfg, g.stderr),
 			})

@@ -78,3 +78,24 @@ channels:
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout.String(), stderr.String())
 	}
 }
+
+// TestApplyDemoOnLoopback is the README's quickstart step: with
+// security.allow_internal_fetch (configs/gateway.yaml sets it for the
+// local sink), apply's own plugin processes accept a webhook channel that
+// posts to 127.0.0.1, as the gateway's do; without it they refuse it.
+func TestApplyDemoOnLoopback(t *testing.T) {
+	t.Parallel()
+	cfg := gatewaytest.Config(t, gatewaytest.Options{Plugins: []string{"webhook"}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, allow := range []bool{true, false} {
+		cfg.Security.AllowInternalFetch = allow
+		var stdout, stderr bytes.Buffer
+		code := cli.Execute(ctx, []string{"apply", "--config", gatewaytest.WriteConfig(t, cfg), "--dry-run",
+			"-f", "../../configs/examples/demo.yaml"}, &stdout, &stderr)
+		refused := strings.Contains(stderr.String(), "must not point at an internal address")
+		if allow && (code != 0 || refused) || !allow && (code == 0 || !refused) {
+			t.Fatalf("allow_internal_fetch %v: exit %d\nstdout: %s\nstderr: %s", allow, code, stdout.String(), stderr.String())
+		}
+	}
+}
