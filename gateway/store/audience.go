@@ -331,8 +331,9 @@ type Audience interface {
 	// (*TriggerLimitError); the check and the insert are atomic.
 	CreateTrigger(ctx context.Context, t *Trigger, lim TriggerLimits) error
 	GetTrigger(ctx context.Context, workspaceID string, id int64) (Trigger, error)
-	// ListTriggers lists a broadcast's triggers newest first, with ids
-	// below before (0: from the newest), at most limit.
+	// ListTriggers lists a broadcast's triggers (broadcastID 0: every
+	// broadcast's) newest first, with ids below before (0: from the
+	// newest), at most limit.
 	ListTriggers(ctx context.Context, workspaceID string, broadcastID int64, before int64, limit int) ([]Trigger, error)
 	// AdvanceTrigger commits a fan-out step: it fails with ErrConflict
 	// unless the trigger's Steps still equals step.Steps and it is

@@ -398,6 +398,42 @@ type Deliveries interface {
 	ApplyReceipt(ctx context.Context, channelID, providerID string, status DeliveryStatus, reason string, at time.Time) error
 	GetDelivery(ctx context.Context, id int64) (Delivery, error)
 	ListDeliveriesBySource(ctx context.Context, kind, id string) ([]Delivery, error)
+	// ListDeliveries lists one workspace's deliveries newest first (by
+	// id), as f selects.
+	ListDeliveries(ctx context.Context, f DeliveryFilter) ([]Delivery, error)
+	// CountPendingDeliveries counts one workspace's queued, retrying and
+	// sending deliveries by channel and status, with the oldest one's
+	// creation time: the outbox depth an operator watches.
+	CountPendingDeliveries(ctx context.Context, workspaceID string) ([]PendingCount, error)
+}
+
+// DeliveryFilter selects deliveries for listing. Empty fields match
+// anything; WorkspaceID is required.
+type DeliveryFilter struct {
+	WorkspaceID string
+	Status      DeliveryStatus
+	Reason      string
+	ChannelID   string
+	PersonID    string
+	// Since and Until bound CreatedAt: Since ≤ created < Until (zero: no
+	// bound).
+	Since, Until time.Time
+	// Before pages backwards: deliveries with ids below it (0: from the
+	// newest).
+	Before int64
+	// After pages forwards instead (follow new outcomes): ids above it,
+	// oldest first. Before and After are not given together.
+	After int64
+	Limit int // ≤ 0 = 100
+}
+
+// PendingCount is how many deliveries of a channel are in one pending
+// status.
+type PendingCount struct {
+	ChannelID string
+	Status    DeliveryStatus
+	N         int64
+	Oldest    time.Time // CreatedAt of the oldest of them
 }
 
 // Job is a unit of durable background work.
@@ -499,6 +535,16 @@ type Nodes interface {
 	// committed it, the connection died before the answer arrived).
 	// Jobs or deliveries, as the flags say.
 	ReleaseOrphans(ctx context.Context, node string, before time.Time, jobs, deliveries bool) (Released, error)
+	// ListNodes lists the nodes holding a lease (expired or not, until a
+	// rescue forgets them), by id.
+	ListNodes(ctx context.Context) ([]Node, error)
+}
+
+// Node is one gateway process's lease.
+type Node struct {
+	ID         string
+	LeaseUntil time.Time
+	StartedAt  time.Time
 }
 
 // InboundDedupe remembers platform event ids so retries are processed once.

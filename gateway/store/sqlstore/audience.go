@@ -388,10 +388,16 @@ func (s *Store) GetTrigger(ctx context.Context, workspaceID string, id int64) (s
 		`SELECT `+triggerCols+` FROM triggers WHERE workspace_id = ? AND id = ?`, workspaceID, id)
 }
 
-// ListTriggers lists a broadcast's triggers, newest first.
+// ListTriggers lists a broadcast's triggers, or with broadcastID 0 the
+// workspace's, newest first.
 func (s *Store) ListTriggers(ctx context.Context, workspaceID string, broadcastID, before int64, limit int) ([]store.Trigger, error) {
 	if before <= 0 {
 		before = 1<<63 - 1
+	}
+	if broadcastID == 0 {
+		return list(ctx, s, "list triggers", scanTrigger, `SELECT `+triggerCols+` FROM triggers
+			WHERE workspace_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+			workspaceID, before, limitOrDefault(limit))
 	}
 	return list(ctx, s, "list triggers", scanTrigger, `SELECT `+triggerCols+` FROM triggers
 		WHERE workspace_id = ? AND broadcast_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,

@@ -492,3 +492,57 @@ func (s *Store) ListDeliveriesBySource(ctx context.Context, kind, id string) ([]
 	return list(ctx, s, "list deliveries", scanDelivery, `SELECT `+deliveryCols+` FROM deliveries
 		WHERE source_kind = ? AND source_id = ? ORDER BY id`, kind, id)
 }
+
+// ListDeliveries lists a workspace's deliveries by id, newest first (or,
+// paging with After, oldest first), on the deliveries_workspace index.
+func (s *Store) ListDeliveries(ctx context.Context, f store.DeliveryFilter) ([]store.Delivery, error) {
+	where := []string{"workspace_id = ?"}
+	args := []any{f.WorkspaceID}
+	for _, c := range []struct{ col, val string }{
+		{"status", string(f.Status)},
+		{"reason", f.Reason},
+		{"channel_id", f.ChannelID},
+		{"person_id", f.PersonID},
+	} {
+		if c.val != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.val)
+		}
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "created_at >= ?")
+		args = append(args, micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "created_at < ?")
+		args = append(args, micros(f.Until))
+	}
+	order := "DESC"
+	switch {
+	case f.After > 0:
+		where = append(where, "id > ?")
+		args = append(args, f.After)
+		order = "ASC"
+	case f.Before > 0:
+		where = append(where, "id < ?")
+		args = append(args, f.Before)
+	}
+	args = append(args, limitOrDefault(f.Limit))
+	return list(ctx, s, "list deliveries", scanDelivery, `SELECT `+deliveryCols+` FROM deliveries
+		WHERE `+strings.Join(where, " AND ")+` ORDER BY id `+order+` LIMIT ?`, args...)
+}
+
+// CountPendingDeliveries counts a workspace's pending deliveries by
+// channel and status.
+func (s *Store) CountPendingDeliveries(ctx context.Context, workspaceID string) ([]store.PendingCount, error) {
+	return list(ctx, s, "count pending deliveries", func(r scanner) (store.PendingCount, error) {
+		var c store.PendingCount
+		var status string
+		var oldest int64
+		err := r.Scan(&c.ChannelID, &status, &c.N, &oldest)
+		c.Status, c.Oldest = store.DeliveryStatus(status), fromMicros(oldest)
+		return c, err
+	}, `SELECT channel_id, status, COUNT(*), MIN(created_at) FROM deliveries
+		WHERE workspace_id = ? AND status IN ('queued', 'retrying', 'sending')
+		GROUP BY channel_id, status ORDER BY channel_id, status`, workspaceID)
+}

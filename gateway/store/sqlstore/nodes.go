@@ -137,3 +137,14 @@ func (s *Store) releaseWhere(ctx context.Context, node string, now time.Time, wh
 	}
 	return rel, nil
 }
+
+// ListNodes lists the nodes table.
+func (s *Store) ListNodes(ctx context.Context) ([]store.Node, error) {
+	return list(ctx, s, "list nodes", func(r scanner) (store.Node, error) {
+		var n store.Node
+		var until, started int64
+		err := r.Scan(&n.ID, &until, &started)
+		n.LeaseUntil, n.StartedAt = fromMicros(until), fromMicros(started)
+		return n, err
+	}, `SELECT id, lease_until, started_at FROM nodes ORDER BY id`)
+}

@@ -196,6 +196,21 @@ func testTriggerLimits(t *testing.T, s store.Store) {
 	older, err := s.ListTriggers(ctx(t), "a", bs[0].ID, again.ID, 10)
 	must(t, err)
 	wantEqual(t, "page before", len(older), 1)
+
+	// Broadcast 0 lists the workspace's triggers of every broadcast; not
+	// another workspace's.
+	all, err := s.ListTriggers(ctx(t), "a", 0, 0, 10)
+	must(t, err)
+	wantEqual(t, "every broadcast's triggers", len(all), 6)
+	if all[0].ID != over.ID || all[5].ID != first.ID {
+		t.Fatalf("every broadcast's triggers not newest first: %d … %d", all[0].ID, all[5].ID)
+	}
+	page, err := s.ListTriggers(ctx(t), "a", 0, all[1].ID, 2)
+	must(t, err)
+	wantEqual(t, "page of every broadcast's triggers", []int64{page[0].ID, page[1].ID}, []int64{all[2].ID, all[3].ID})
+	other, err := s.ListTriggers(ctx(t), "b", 0, 0, 10)
+	must(t, err)
+	wantEqual(t, "another workspace's triggers", len(other), 0)
 }
 
 func testTriggerSteps(t *testing.T, s store.Store) {
