@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchboard-gw/switchboard/gateway/audience"
+	"github.com/switchboard-gw/switchboard/gateway/auth"
 	"github.com/switchboard-gw/switchboard/gateway/bot"
 	"github.com/switchboard-gw/switchboard/gateway/broadcast"
 	"github.com/switchboard-gw/switchboard/gateway/cluster"
@@ -55,6 +56,8 @@ type App struct {
 	Conversations *inbound.Handler
 	// Broadcasts accepts CSML-style flow triggers.
 	Broadcasts *broadcast.Service
+	// Audience runs group broadcasts' triggers (App API, admin API).
+	Audience *audience.Service
 	// Webchat holds the web chat websockets and their outbox.
 	Webchat *webchat.Service
 	// Cleaner deletes records older than their retention.
@@ -62,6 +65,8 @@ type App struct {
 	handler http.Handler
 	metrics http.Handler // served by handler, or on metrics.listen
 	watch   *channelWatch
+	// operators are the operator keys' digests (admin.operator_keys).
+	operators auth.OperatorKeys
 }
 
 // New builds a gateway from cfg; Run starts it.
@@ -142,6 +147,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error
 	a.Cleaner = a.newCleaner()
 	a.watch = &channelWatch{app: a, seen: map[string]time.Time{}, bots: map[string]time.Time{}}
 
+	if a.operators, err = auth.ParseOperatorKeys(cfg.Admin.OperatorKeys); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("admin.operator_keys: %w", err)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, cs := range [][]prometheus.Collector{delivery.Collectors(), cluster.Collectors(), webchat.Collectors(),

@@ -31,7 +31,7 @@ func (a *App) audienceRoutes() []httpapi.Route {
 	})
 	a.Queue.Handle(audience.JobKind, engine.Run)
 	a.Queue.OnGiveUp(audience.JobKind, engine.GiveUp)
-	svc := audience.New(audience.Options{
+	a.Audience = audience.New(audience.Options{
 		Store:     a.Store,
 		Engine:    engine,
 		Bots:      a.Bots,
@@ -43,7 +43,7 @@ func (a *App) audienceRoutes() []httpapi.Route {
 		Jobs:            a.Queue,
 	})
 	api := audienceapi.New(audienceapi.Options{
-		Service:         svc,
+		Service:         a.Audience,
 		Store:           a.Store,
 		Auth:            &auth.Authenticator{Keys: a.Store, Logger: a.log},
 		MaxTriggerBytes: c.MaxTriggerBytes,

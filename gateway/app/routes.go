@@ -9,5 +9,6 @@ func (a *App) routes() []httpapi.Route {
 	rs = append(rs, a.csmlRoutes()...)
 	rs = append(rs, a.audienceRoutes()...)
 	rs = append(rs, a.Webchat.Routes()...)
+	rs = append(rs, a.adminRoutes()...)
 	return rs
 }

@@ -17,6 +17,8 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,17 +62,10 @@ func NewKey(workspaceID string, scope store.Scope, channelID, name string, now t
 	if (scope == store.ScopeChannel) != (channelID != "") {
 		return "", store.APIKey{}, fmt.Errorf("a channel id is required for channel keys and only for them")
 	}
-	var b strings.Builder
-	b.WriteString(prefix)
-	max := big.NewInt(int64(len(alphabet)))
-	for range 43 { // 43 base62 digits ≈ 256 bits
-		n, err := rand.Int(rand.Reader, max)
-		if err != nil {
-			return "", store.APIKey{}, fmt.Errorf("generate key: %w", err)
-		}
-		b.WriteByte(alphabet[n.Int64()])
+	raw, err := randomKey(prefix)
+	if err != nil {
+		return "", store.APIKey{}, err
 	}
-	raw := b.String()
 	return raw, store.APIKey{
 		ID:          uuid.NewString(),
 		WorkspaceID: workspaceID,
@@ -80,6 +75,70 @@ func NewKey(workspaceID string, scope store.Scope, channelID, name string, now t
 		Hash:        Hash(raw),
 		CreatedAt:   now,
 	}, nil
+}
+
+// randomKey is prefix and 43 base62 digits (≈ 256 bits).
+func randomKey(prefix string) (string, error) {
+	var b strings.Builder
+	b.WriteString(prefix)
+	max := big.NewInt(int64(len(alphabet)))
+	for range 43 {
+		n, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			return "", fmt.Errorf("generate key: %w", err)
+		}
+		b.WriteByte(alphabet[n.Int64()])
+	}
+	return b.String(), nil
+}
+
+// OperatorPrefix starts every operator key. Operator keys are
+// instance-wide (they create workspaces and act in any of them) and are
+// not stored: the gateway config lists their SHA-256 digests
+// (admin.operator_keys), so nothing a workspace can write grants one.
+const OperatorPrefix = "sbo_"
+
+// NewOperatorKey generates an operator key; digest (hex SHA-256) is what
+// the config lists.
+func NewOperatorKey() (raw, digest string, err error) {
+	raw, err = randomKey(OperatorPrefix)
+	if err != nil {
+		return "", "", err
+	}
+	return raw, hex.EncodeToString(Hash(raw)), nil
+}
+
+// OperatorKeys checks raw keys against configured digests.
+type OperatorKeys [][]byte
+
+// ParseOperatorKeys decodes hex SHA-256 digests (config.AdminConfig
+// validated them).
+func ParseOperatorKeys(digests []string) (OperatorKeys, error) {
+	out := make(OperatorKeys, 0, len(digests))
+	for _, d := range digests {
+		b, err := hex.DecodeString(d)
+		if err != nil || len(b) != sha256.Size {
+			return nil, fmt.Errorf("operator key digest %q: want 64 hex digits", d)
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// Match returns the index of the digest raw matches, or -1. Comparisons
+// are constant-time.
+func (o OperatorKeys) Match(raw string) int {
+	if !strings.HasPrefix(raw, OperatorPrefix) {
+		return -1
+	}
+	h := Hash(raw)
+	found := -1
+	for i, d := range o {
+		if subtle.ConstantTimeCompare(h, d) == 1 {
+			found = i
+		}
+	}
+	return found
 }
 
 // KeyStore is what Authenticator needs from the store.

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,5 +128,38 @@ func BenchmarkAuthenticate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestOperatorKeys(t *testing.T) {
+	raw, digest, err := auth.NewOperatorKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, otherDigest, err := auth.NewOperatorKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(raw, auth.OperatorPrefix) || len(raw) != len(auth.OperatorPrefix)+43 || len(digest) != 64 {
+		t.Fatalf("operator key %q digest %q: want sbo_ and 43 digits, 64 hex digits", raw, digest)
+	}
+	keys, err := auth.ParseOperatorKeys([]string{otherDigest, digest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := keys.Match(raw); got != 1 {
+		t.Errorf("Match(listed key) = %d, want 1", got)
+	}
+	if got := keys.Match(other); got != 0 {
+		t.Errorf("Match(other listed key) = %d, want 0", got)
+	}
+	if got := keys.Match(digest); got != -1 {
+		t.Errorf("Match(the digest itself) = %d, want -1", got)
+	}
+	if got := keys.Match(raw + "x"); got != -1 {
+		t.Errorf("Match(altered key) = %d, want -1", got)
+	}
+	if _, err := auth.ParseOperatorKeys([]string{raw}); err == nil {
+		t.Error("ParseOperatorKeys accepted a raw key for a digest")
 	}
 }

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
@@ -176,4 +177,23 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) (err error) {
 		return typeErr(n, "%v", err)
 	}
 	return nil
+}
+
+// CompileNode is apply's bot compiler (apply.BotCompiler): it decodes a
+// bot document strictly (keeping the file's line numbers in errors),
+// validates and compiles it, and returns its name and the definition to
+// store as JSON.
+func CompileNode(node *yaml.Node) (string, json.RawMessage, error) {
+	var b Bot
+	if err := node.Decode(&b); err != nil {
+		return "", nil, err
+	}
+	if err := b.Compile(Options{}); err != nil {
+		return "", nil, err
+	}
+	def, err := json.Marshal(&b)
+	if err != nil {
+		return "", nil, fmt.Errorf("encode bot %s: %w", b.Name, err)
+	}
+	return b.Name, def, nil
 }

@@ -2,14 +2,12 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/switchboard-gw/switchboard/gateway/app"
 	"github.com/switchboard-gw/switchboard/gateway/apply"
@@ -49,7 +47,7 @@ all of them are written in one transaction, or nothing is.`,
 				return err
 			}
 			defer st.Close()
-			opts := apply.Options{Bots: CompileBot, DryRun: dryRun, Out: cmd.OutOrStdout()}
+			opts := apply.Options{Bots: bot.CompileNode, DryRun: dryRun, Out: cmd.OutOrStdout()}
 			if hasChannels(parsed) {
 				// Without the plugins (say, apply run from a machine
 				// that has only the binary) channels are stored
@@ -122,22 +120,4 @@ func (v *pluginValidator) ValidateChannel(ctx context.Context, ch store.Channel,
 		return fmt.Errorf("%w: the %s plugin cannot check it (built with an older sdk)", apply.ErrNotValidated, ch.Type)
 	}
 	return err
-}
-
-// CompileBot is apply's bot compiler: package bot decodes the node strictly
-// (keeping the file's line numbers), validates and compiles it, and the
-// definition is stored as JSON.
-func CompileBot(node *yaml.Node) (string, json.RawMessage, error) {
-	var b bot.Bot
-	if err := node.Decode(&b); err != nil {
-		return "", nil, err
-	}
-	if err := b.Compile(bot.Options{}); err != nil {
-		return "", nil, err
-	}
-	def, err := json.Marshal(&b)
-	if err != nil {
-		return "", nil, fmt.Errorf("encode bot %s: %w", b.Name, err)
-	}
-	return b.Name, def, nil
 }

@@ -7,6 +7,8 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -63,6 +65,7 @@ type Config struct {
 	Metrics   MetricsConfig   `yaml:"metrics"`
 	Server    ServerConfig    `yaml:"server"`
 	Retention RetentionConfig `yaml:"retention"`
+	Admin     AdminConfig     `yaml:"admin"`
 
 	// SecretKeysPrevious are earlier secret keys: values sealed under them
 	// still open (nothing new is sealed under them), so a key rotates
@@ -160,6 +163,19 @@ type APIConfig struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// MaxWebhookBytes caps platform webhook bodies. Defaults to 1 MiB.
 	MaxWebhookBytes int64 `yaml:"max_webhook_bytes"`
+}
+
+// AdminConfig configures the admin API (/admin/v1/).
+type AdminConfig struct {
+	// OperatorKeys are the SHA-256 digests (hex) of the instance-wide
+	// operator keys, which create workspaces and act in any of them;
+	// `switchboard keys create --operator` prints a key and its digest.
+	// They live in the config, not the database, so that no workspace's
+	// data can grant them. Empty: no operator key works.
+	OperatorKeys []string `yaml:"operator_keys"`
+	// RateLimit is requests per second allowed per key on the admin API.
+	// Defaults to 20.
+	RateLimit float64 `yaml:"rate_limit"`
 }
 
 // Security holds switches that trade safety for convenience.
@@ -315,6 +331,9 @@ func (c *Config) applyDefaults() {
 		c.Server.Public.Burst = max(1, int(2*c.Server.Public.RateLimit))
 	}
 	c.Retention.applyDefaults()
+	if c.Admin.RateLimit == 0 {
+		c.Admin.RateLimit = 20
+	}
 	if c.API.KeyRateLimit == 0 {
 		c.API.KeyRateLimit = 50
 	}
@@ -353,6 +372,14 @@ func (c *Config) Validate() error {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("%s: must be positive, got %d", name, v))
 		}
+	}
+	for i, k := range c.Admin.OperatorKeys {
+		if b, err := hex.DecodeString(k); err != nil || len(b) != sha256.Size {
+			errs = append(errs, fmt.Errorf("admin.operator_keys[%d]: must be the 64-hex-digit SHA-256 digest `keys create --operator` prints, not the key", i))
+		}
+	}
+	if c.Admin.RateLimit < 0 {
+		errs = append(errs, fmt.Errorf("admin.rate_limit %g: must not be negative", c.Admin.RateLimit))
 	}
 	if c.API.KeyRateLimit < 0 {
 		errs = append(errs, fmt.Errorf("api.key_rate_limit: must be positive"))

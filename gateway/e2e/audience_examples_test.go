@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/switchboard-gw/switchboard/gateway/apply"
-	"github.com/switchboard-gw/switchboard/gateway/cli"
+	"github.com/switchboard-gw/switchboard/gateway/bot"
 	"github.com/switchboard-gw/switchboard/gateway/internal/gatewaytest"
 	"github.com/switchboard-gw/switchboard/gateway/store/sqlstore"
 )
@@ -44,7 +44,7 @@ func TestExamplesApply(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
-		if err := apply.Apply(t.Context(), st, []apply.File{doc}, apply.Options{Bots: cli.CompileBot, LookupEnv: env, Out: &out}); err != nil {
+		if err := apply.Apply(t.Context(), st, []apply.File{doc}, apply.Options{Bots: bot.CompileNode, LookupEnv: env, Out: &out}); err != nil {
 			t.Fatalf("%s: %v", path, err)
 		}
 	}

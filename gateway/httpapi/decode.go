@@ -57,3 +57,16 @@ func jsonKind(goKind string) string {
 		return "a number"
 	}
 }
+
+// DecodeBody reads a JSON body of at most limit bytes into v, answering
+// oversized, empty or malformed bodies with an *APIError naming the field.
+func DecodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	raw, ae := readBody(w, r, limit)
+	if ae == nil {
+		ae = decodeJSON(raw, v)
+	}
+	if ae != nil {
+		return ae
+	}
+	return nil
+}

@@ -66,15 +66,54 @@ func requireKey(w http.ResponseWriter, r *http.Request, a Authenticator, lim *ke
 		WriteError(w, r, err)
 		return store.APIKey{}, false
 	}
-	if lim != nil {
-		if ok, wait := lim.allow(k.ID); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(wait))
-			WriteErrors(w, Errf(http.StatusTooManyRequests, "rate_limited", "", "too many requests for this API key; retry after %d s", wait))
-			return store.APIKey{}, false
-		}
+	if !lim.admit(w, k.ID) {
+		return store.APIKey{}, false
 	}
 	return k, true
 }
+
+// admit applies the rate limit of key id (a nil limiter admits all),
+// answering 429 itself when the key is over it.
+func (k *keyLimiter) admit(w http.ResponseWriter, id string) bool {
+	if k == nil {
+		return true
+	}
+	if ok, wait := k.allow(id); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(wait))
+		WriteErrors(w, Errf(http.StatusTooManyRequests, "rate_limited", "", "too many requests for this API key; retry after %d s", wait))
+		return false
+	}
+	return true
+}
+
+// KeyGuard authenticates keys of one scope and limits each key's request
+// rate, answering 401 and 429 in the error envelope, for APIs outside
+// this package.
+type KeyGuard struct {
+	auth  Authenticator
+	scope store.Scope
+	lim   *keyLimiter
+}
+
+// NewKeyGuard guards with a's keys of scope, perSecond requests per key
+// (≤ 0: unlimited).
+func NewKeyGuard(a Authenticator, scope store.Scope, perSecond float64) *KeyGuard {
+	g := &KeyGuard{auth: a, scope: scope}
+	if perSecond > 0 {
+		g.lim = newKeyLimiter(perSecond)
+	}
+	return g
+}
+
+// Require authenticates raw and applies its key's limit; on ok=false the
+// answer is written.
+func (g *KeyGuard) Require(w http.ResponseWriter, r *http.Request, raw string) (store.APIKey, bool) {
+	return requireKey(w, r, g.auth, g.lim, raw, g.scope)
+}
+
+// Admit applies the rate limit to a key the guard did not authenticate
+// (one checked elsewhere, named by id); on false the 429 is written.
+func (g *KeyGuard) Admit(w http.ResponseWriter, id string) bool { return g.lim.admit(w, id) }
 
 func keyHeader(scope store.Scope) string {
 	switch scope {

@@ -185,13 +185,14 @@ func (a *API) serve(scope store.Scope, h handler) http.Handler {
 			err = h(w, r, k.WorkspaceID)
 		}
 		if err != nil {
-			writeError(w, r, err)
+			WriteError(w, r, err)
 		}
 	})
 }
 
-// writeError answers a domain error with its status and envelope.
-func writeError(w http.ResponseWriter, r *http.Request, err error) {
+// WriteError answers a domain error (package audience's typed errors,
+// store.ErrNotFound, an *httpapi.APIError) with its status and envelope.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var (
 		fe  *audience.FieldError
 		nf  *audience.NeedsFixing

@@ -23,7 +23,7 @@ import (
 	"github.com/switchboard-gw/switchboard/gateway/app"
 	"github.com/switchboard-gw/switchboard/gateway/apply"
 	"github.com/switchboard-gw/switchboard/gateway/auth"
-	"github.com/switchboard-gw/switchboard/gateway/cli"
+	"github.com/switchboard-gw/switchboard/gateway/bot"
 	"github.com/switchboard-gw/switchboard/gateway/config"
 	"github.com/switchboard-gw/switchboard/gateway/pluginhost"
 	"github.com/switchboard-gw/switchboard/gateway/store"
@@ -271,7 +271,7 @@ func ApplyTo(t testing.TB, st apply.Store, resources string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := apply.Apply(context.Background(), st, []apply.File{doc}, apply.Options{Bots: cli.CompileBot, LookupEnv: func(string) (string, bool) { return "", false }}); err != nil {
+	if err := apply.Apply(context.Background(), st, []apply.File{doc}, apply.Options{Bots: bot.CompileNode, LookupEnv: func(string) (string, bool) { return "", false }}); err != nil {
 		t.Fatal(err)
 	}
 }
