@@ -89,7 +89,8 @@ func (s *Service) ListKeys(ctx context.Context, ws string, o ListOptions) (Page[
 	if err != nil {
 		return Page[Key]{}, err
 	}
-	return pageOf(keys, func(k store.APIKey) string { return k.ID }, viewKey, o)
+	// Oldest first, as the store lists them.
+	return pageOf(keys, func(k store.APIKey) string { return fmt.Sprintf("%020d/%s", k.CreatedAt.UnixMicro(), k.ID) }, viewKey, o)
 }
 
 // CreateKey makes a key and returns it, the one time it is shown.
@@ -209,7 +210,7 @@ func viewBot(b store.Bot) Bot {
 	return v
 }
 
-// ListBots lists a workspace's bots.
+// ListBots lists a workspace's bots by name.
 func (s *Service) ListBots(ctx context.Context, ws string, o ListOptions) (Page[Bot], error) {
 	if err := s.workspace(ctx, ws); err != nil {
 		return Page[Bot]{}, err
@@ -218,7 +219,7 @@ func (s *Service) ListBots(ctx context.Context, ws string, o ListOptions) (Page[
 	if err != nil {
 		return Page[Bot]{}, err
 	}
-	return pageOf(bots, func(b store.Bot) string { return b.ID }, viewBot, o)
+	return pageOf(bots, func(b store.Bot) string { return b.Name }, viewBot, o)
 }
 
 // GetBot finds a bot by id or name.
@@ -285,7 +286,8 @@ func viewChannel(ch store.Channel, health func(store.Channel) *ChannelHealth) Ch
 		CreatedAt: ch.CreatedAt, UpdatedAt: ch.UpdatedAt, Health: health(ch)}
 }
 
-// ListChannels lists a workspace's channels with their health here.
+// ListChannels lists a workspace's channels by name with their health
+// here.
 func (s *Service) ListChannels(ctx context.Context, ws string, o ListOptions) (Page[Channel], error) {
 	if err := s.workspace(ctx, ws); err != nil {
 		return Page[Channel]{}, err
@@ -295,7 +297,7 @@ func (s *Service) ListChannels(ctx context.Context, ws string, o ListOptions) (P
 		return Page[Channel]{}, err
 	}
 	health, _ := s.health()
-	return pageOf(chs, func(c store.Channel) string { return c.ID },
+	return pageOf(chs, func(c store.Channel) string { return c.Name },
 		func(c store.Channel) Channel { return viewChannel(c, health) }, o)
 }
 
@@ -373,13 +375,19 @@ func (s *Service) Apply(ctx context.Context, ws string, r ApplyRequest, dryRun b
 	if err != nil {
 		return ApplyResult{}, err
 	}
+	return ApplyResult{Changes: Changes(out.String()), DryRun: dryRun}, nil
+}
+
+// Changes splits what apply printed into its change lines (without the
+// dry run's closing notice).
+func Changes(printed string) []string {
 	changes := []string{}
-	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-		if line != "" {
+	for _, line := range strings.Split(printed, "\n") {
+		if line != "" && line != apply.DryRunNotice {
 			changes = append(changes, line)
 		}
 	}
-	return ApplyResult{Changes: changes, DryRun: dryRun}, nil
+	return changes
 }
 
 // ApplyProblems is every problem apply found, each one error of the

@@ -181,8 +181,9 @@ func limitOf(o ListOptions) (int, error) {
 }
 
 // pageOf pages a short list the store returns whole (keys, bots,
-// channels, workspaces): sorted by id, the cursor is the last id shown.
-func pageOf[T, V any](items []T, id func(T) string, view func(T) V, o ListOptions) (Page[V], error) {
+// channels, workspaces): sorted by pos, a unique key, the cursor is the
+// last position shown.
+func pageOf[T, V any](items []T, pos func(T) string, view func(T) V, o ListOptions) (Page[V], error) {
 	limit, err := limitOf(o)
 	if err != nil {
 		return Page[V]{}, err
@@ -191,11 +192,11 @@ func pageOf[T, V any](items []T, id func(T) string, view func(T) V, o ListOption
 	if err != nil {
 		return Page[V]{}, err
 	}
-	slices.SortFunc(items, func(a, b T) int { return strings.Compare(id(a), id(b)) })
+	slices.SortFunc(items, func(a, b T) int { return strings.Compare(pos(a), pos(b)) })
 	p := Page[V]{Data: []V{}}
 	last := ""
 	for _, it := range items {
-		if after != "" && id(it) <= after {
+		if after != "" && pos(it) <= after {
 			continue
 		}
 		if len(p.Data) == limit {
@@ -203,7 +204,7 @@ func pageOf[T, V any](items []T, id func(T) string, view func(T) V, o ListOption
 			break
 		}
 		p.Data = append(p.Data, view(it))
-		last = id(it)
+		last = pos(it)
 	}
 	return p, nil
 }

@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -176,6 +177,9 @@ type Store interface {
 	WithTx(ctx context.Context, fn func(tx store.Store) error) error
 }
 
+// DryRunNotice is the last line a dry run prints.
+const DryRunNotice = "dry run: nothing was written"
+
 // Apply validates every file, then writes them all in one transaction.
 func Apply(ctx context.Context, st Store, files []File, opts Options) error {
 	if opts.Now == nil {
@@ -207,7 +211,7 @@ func Apply(ctx context.Context, st Store, files []File, opts Options) error {
 		return nil
 	})
 	if errors.Is(err, errDryRun) {
-		fmt.Fprintln(opts.Out, "dry run: nothing was written")
+		fmt.Fprintln(opts.Out, DryRunNotice)
 		return nil
 	}
 	return err
@@ -225,6 +229,18 @@ func (f File) line(section string, i int) int {
 		}
 	}
 	return 0
+}
+
+// EnvRefs lists the variables raw's ${VAR} references name, once each,
+// so that a client applying remotely can send their values.
+func EnvRefs(raw []byte) []string {
+	var names []string
+	for _, m := range envRef.FindAllSubmatch(raw, -1) {
+		if n := string(m[1]); !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 // expandEnv resolves ${VAR} and ${VAR:-default} references; an unset

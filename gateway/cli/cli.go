@@ -1,5 +1,7 @@
 // Package cli implements the switchboard command: serve, migrate, apply,
-// keys, secrets, plugins, broadcast and version.
+// keys, secrets, plugins, broadcast, status, get, list, deliveries,
+// triggers and version. Commands that read or change state open the
+// database, or with --url act through a running gateway's admin API.
 package cli
 
 import (
@@ -31,8 +33,12 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type globals struct {
 	configPath string
 	database   string
-	stdout     io.Writer
-	stderr     io.Writer
+	// url and key select a running gateway's admin API instead of the
+	// database (remote.go).
+	url    string
+	key    string
+	stdout io.Writer
+	stderr io.Writer
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -47,6 +53,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVar(&g.configPath, "config", "configs/gateway.yaml", "gateway configuration file")
 	root.PersistentFlags().StringVar(&g.database, "database", "", "database URL (sqlite://PATH or postgres://…); overrides the config")
+	root.PersistentFlags().StringVar(&g.url, "url", "", "a running gateway's URL: act through its admin API, not the database (env "+EnvURL+")")
+	root.PersistentFlags().StringVar(&g.key, "key", "", "admin or operator key for --url (env "+EnvAdminKey+")")
 	root.AddCommand(
 		newServe(g),
 		newMigrate(g),
@@ -56,6 +64,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newPlugins(g),
 		newBroadcast(g),
 		newDev(g),
+		newStatus(g),
+		newGet(g),
+		newList(g),
+		newDeliveries(g),
+		newTriggers(g),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,16 +10,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/switchboard-gw/switchboard/gateway/adminapi"
 	"github.com/switchboard-gw/switchboard/gateway/auth"
-	"github.com/switchboard-gw/switchboard/gateway/store"
-	"github.com/switchboard-gw/switchboard/gateway/store/sqlstore"
 )
 
 func newKeys(g *globals) *cobra.Command {
-	keys := &cobra.Command{Use: "keys", Short: "Manage API keys"}
+	keys := &cobra.Command{Use: "keys", Short: "Manage API keys (on the database, or a gateway with --url)"}
 	var (
-		workspace, channel, name string
-		app, track, admin        bool
+		channel, name               string
+		app, track, admin, operator bool
 	)
 	create := &cobra.Command{
 		Use:   "create",
@@ -31,111 +29,92 @@ cannot be shown again.
   --channel C   CSML-compatible bot APIs of channel C (id or name)
   --app         Customer.io-compatible App API of the workspace
   --track       Customer.io-compatible Track API of the workspace
-  --admin       native admin API of the workspace`,
+  --admin       admin API (/admin/v1/) of the workspace
+  --operator    instance-wide operator key: creates workspaces, acts in any.
+                Not stored anywhere: add the printed SHA-256 digest to
+                admin.operator_keys in every node's config.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			scopes := 0
-			scope := store.ScopeChannel
-			for _, s := range []struct {
-				on    bool
-				scope store.Scope
-			}{{channel != "", store.ScopeChannel}, {app, store.ScopeApp}, {track, store.ScopeTrack}, {admin, store.ScopeAdmin}} {
-				if s.on {
-					scopes++
-					scope = s.scope
-				}
+	}
+	workspace := workspaceFlag(create)
+	output := outputFlag(create)
+	create.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		req := adminapi.KeyRequest{Channel: channel, Name: name}
+		scopes := 0
+		for _, s := range []struct {
+			on    bool
+			scope string
+		}{{channel != "", "channel"}, {app, "app"}, {track, "track"}, {admin, "admin"}, {operator, "operator"}} {
+			if s.on {
+				scopes++
+				req.Scope = s.scope
 			}
-			if scopes != 1 {
-				return errors.New("give exactly one of --channel, --app, --track, --admin")
-			}
-			ctx := cmd.Context()
-			cfg, err := g.loadConfig()
+		}
+		if scopes != 1 {
+			return errors.New("give exactly one of --channel, --app, --track, --admin, --operator")
+		}
+		if operator {
+			return createOperatorKey(cmd, g, *output)
+		}
+		return g.withSession(cmd, func(s *session) error {
+			ws, err := s.workspace(*workspace)
 			if err != nil {
 				return err
 			}
-			st, err := g.openStore(ctx, cfg)
+			k, err := s.CreateKey(cmd.Context(), ws, req)
 			if err != nil {
 				return err
 			}
-			defer st.Close()
-			if _, err := st.GetWorkspace(ctx, workspace); err != nil {
-				return fmt.Errorf("workspace %q: %w", workspace, err)
-			}
-			channelID := ""
-			if scope == store.ScopeChannel {
-				ch, err := findChannel(ctx, st, workspace, channel)
-				if err != nil {
-					return err
-				}
-				channelID = ch.ID
-			}
-			raw, key, err := auth.NewKey(workspace, scope, channelID, name, time.Now())
-			if err != nil {
-				return err
-			}
-			if err := st.CreateAPIKey(ctx, key); err != nil {
-				return fmt.Errorf("store key: %w", err)
-			}
-			fmt.Fprintln(g.stderr, "New", scope, "key (shown once; only its hash is stored):")
-			fmt.Fprintln(cmd.OutOrStdout(), raw)
-			return nil
-		},
+			return printOut(cmd.OutOrStdout(), *output, k, func() error {
+				fmt.Fprintln(g.stderr, "New", k.Info.Scope, "key", k.Info.ID, "of workspace", k.Info.WorkspaceID, "(shown once; only its hash is stored):")
+				fmt.Fprintln(cmd.OutOrStdout(), k.Key)
+				return nil
+			})
+		})
 	}
 	f := create.Flags()
-	f.StringVar(&workspace, "workspace", "", "workspace id (required)")
 	f.StringVar(&channel, "channel", "", "channel id or name, for a channel key")
 	f.BoolVar(&app, "app", false, "App API key")
 	f.BoolVar(&track, "track", false, "Track API key")
-	f.BoolVar(&admin, "admin", false, "admin key")
+	f.BoolVar(&admin, "admin", false, "admin API key")
+	f.BoolVar(&operator, "operator", false, "instance-wide operator key (its digest goes into admin.operator_keys)")
 	f.StringVar(&name, "name", "", "a label to recognize the key by")
-	_ = create.MarkFlagRequired("workspace")
 	keys.AddCommand(create, newKeysList(g), newKeysRevoke(g), newKeysRotate(g))
 	return keys
 }
 
-// keyView is how the keys commands show a key: never the key or its hash.
-type keyView struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	Workspace  string     `json:"workspace_id"`
-	Scope      string     `json:"scope"`
-	ChannelID  string     `json:"channel_id,omitempty"`
-	CreatedAt  time.Time  `json:"created_at"`
-	LastUsedAt *time.Time `json:"last_used_at"`
-	RevokedAt  *time.Time `json:"revoked_at"`
-	ExpiresAt  *time.Time `json:"expires_at"`
+// createOperatorKey prints a new operator key and the digest the config
+// lists; it touches neither the database nor a gateway.
+func createOperatorKey(cmd *cobra.Command, g *globals, output string) error {
+	raw, digest, err := auth.NewOperatorKey()
+	if err != nil {
+		return err
+	}
+	v := struct {
+		Key    string `json:"key"`
+		Digest string `json:"sha256"`
+		Notice string `json:"notice"`
+	}{raw, digest, "add sha256 to admin.operator_keys in the gateway config of every node; the key is shown once and stored nowhere"}
+	return printOut(cmd.OutOrStdout(), output, v, func() error {
+		fmt.Fprintf(g.stderr, "New operator key (shown once, stored nowhere). Add its digest to every node's config:\n  admin:\n    operator_keys: [%s]\n", digest)
+		fmt.Fprintln(cmd.OutOrStdout(), raw)
+		return nil
+	})
 }
 
-func viewKey(k store.APIKey) keyView {
-	return keyView{ID: k.ID, Name: k.Name, Workspace: k.WorkspaceID, Scope: string(k.Scope), ChannelID: k.ChannelID,
-		CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt, ExpiresAt: k.ExpiresAt}
-}
-
-// status is the key's state in words, judged at now.
-func (v keyView) status(now time.Time) string {
+// keyStatus is the key's state in words, judged at now.
+func keyStatus(k adminapi.Key, now time.Time) string {
 	switch {
-	case v.RevokedAt != nil:
-		return "revoked " + v.RevokedAt.Format(time.RFC3339)
-	case v.ExpiresAt != nil && !now.Before(*v.ExpiresAt):
-		return "expired " + v.ExpiresAt.Format(time.RFC3339)
-	case v.ExpiresAt != nil:
-		return "expires " + v.ExpiresAt.Format(time.RFC3339)
+	case k.RevokedAt != nil:
+		return "revoked " + k.RevokedAt.Format(time.RFC3339)
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+		return "expired " + k.ExpiresAt.Format(time.RFC3339)
+	case k.ExpiresAt != nil:
+		return "expires " + k.ExpiresAt.Format(time.RFC3339)
 	}
 	return "active"
-}
-
-// outputFlag adds -o/--output (table or json) to cmd.
-func outputFlag(cmd *cobra.Command) *string {
-	var o string
-	cmd.Flags().StringVarP(&o, "output", "o", "table", "output format: table or json")
-	return &o
-}
-
-func checkOutput(o string) error {
-	if o != "table" && o != "json" {
-		return fmt.Errorf("--output %q: want table or json", o)
-	}
-	return nil
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -144,74 +123,45 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// withStore runs fn on the configured store.
-func (g *globals) withStore(cmd *cobra.Command, fn func(st *sqlstore.Store) error) error {
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return err
-	}
-	st, err := g.openStore(cmd.Context(), cfg)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	return fn(st)
-}
-
 func newKeysList(g *globals) *cobra.Command {
-	var workspace string
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List a workspace's API keys (never the keys themselves)",
 		Args:  cobra.NoArgs,
 	}
+	workspace := workspaceFlag(cmd)
 	output := outputFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if err := checkOutput(*output); err != nil {
 			return err
 		}
-		return g.withStore(cmd, func(st *sqlstore.Store) error {
-			ctx := cmd.Context()
-			if _, err := st.GetWorkspace(ctx, workspace); err != nil {
-				return fmt.Errorf("workspace %q: %w", workspace, err)
-			}
-			keys, err := st.ListAPIKeys(ctx, workspace)
+		return g.withSession(cmd, func(s *session) error {
+			ws, err := s.workspace(*workspace)
 			if err != nil {
 				return err
 			}
-			views := make([]keyView, 0, len(keys))
-			for _, k := range keys {
-				views = append(views, viewKey(k))
+			keys, err := allPages(func(o adminapi.ListOptions) (adminapi.Page[adminapi.Key], error) {
+				return s.ListKeys(cmd.Context(), ws, o)
+			})
+			if err != nil {
+				return err
 			}
-			if *output == "json" {
-				return writeJSON(cmd.OutOrStdout(), views)
+			if keys == nil {
+				keys = []adminapi.Key{}
 			}
-			now := time.Now()
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tSCOPE\tCHANNEL\tCREATED\tLAST USED\tSTATUS")
-			for _, v := range views {
-				used := "never"
-				if v.LastUsedAt != nil {
-					used = v.LastUsedAt.Format(time.RFC3339)
+			return printOut(cmd.OutOrStdout(), *output, keys, func() error {
+				now := time.Now()
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tNAME\tSCOPE\tCHANNEL\tCREATED\tLAST USED\tSTATUS")
+				for _, k := range keys {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Scope, k.ChannelID,
+						k.CreatedAt.Format(time.RFC3339), timeOr(k.LastUsedAt, "never"), keyStatus(k, now))
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Name, v.Scope, v.ChannelID,
-					v.CreatedAt.Format(time.RFC3339), used, v.status(now))
-			}
-			return tw.Flush()
+				return tw.Flush()
+			})
 		})
 	}
-	cmd.Flags().StringVar(&workspace, "workspace", "", "workspace id (required)")
-	_ = cmd.MarkFlagRequired("workspace")
 	return cmd
-}
-
-// getKey finds a key by id for the keys commands.
-func getKey(ctx context.Context, st store.Tenancy, id string) (store.APIKey, error) {
-	k, err := st.GetAPIKey(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return k, fmt.Errorf("no API key %q (see keys list --workspace W)", id)
-	}
-	return k, err
 }
 
 func newKeysRevoke(g *globals) *cobra.Command {
@@ -220,36 +170,26 @@ func newKeysRevoke(g *globals) *cobra.Command {
 		Short: "Revoke an API key: every node refuses it from the next request on",
 		Args:  cobra.ExactArgs(1),
 	}
+	workspace := workspaceFlag(cmd)
 	output := outputFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := checkOutput(*output); err != nil {
 			return err
 		}
-		return g.withStore(cmd, func(st *sqlstore.Store) error {
-			ctx := cmd.Context()
-			k, err := getKey(ctx, st, args[0])
+		return g.withSession(cmd, func(s *session) error {
+			// On the database a key id alone names the key.
+			k, err := s.RevokeKey(cmd.Context(), *workspace, args[0])
 			if err != nil {
 				return err
 			}
-			if err := st.RevokeAPIKey(ctx, k.WorkspaceID, k.ID); err != nil {
-				return err
-			}
-			if k, err = st.GetAPIKey(ctx, k.ID); err != nil {
-				return err
-			}
-			if *output == "json" {
-				return writeJSON(cmd.OutOrStdout(), viewKey(k))
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "revoked %s key %s (%s) at %s\n", k.Scope, k.ID, k.Name, k.RevokedAt.Format(time.RFC3339))
-			return nil
+			return printOut(cmd.OutOrStdout(), *output, k, func() error {
+				fmt.Fprintf(cmd.OutOrStdout(), "revoked %s key %s (%s) at %s\n", k.Scope, k.ID, k.Name, timeOr(k.RevokedAt, "?"))
+				return nil
+			})
 		})
 	}
 	return cmd
 }
-
-// DefaultKeyGrace is how long a rotated key keeps working by default: time
-// to deploy the new key everywhere the old one is used.
-const DefaultKeyGrace = 24 * time.Hour
 
 func newKeysRotate(g *globals) *cobra.Command {
 	var grace time.Duration
@@ -261,6 +201,7 @@ it once, and make the old key stop working after the grace period (default
 24h; 0 stops it at once). An earlier expiry of the old key is kept.`,
 		Args: cobra.ExactArgs(1),
 	}
+	workspace := workspaceFlag(cmd)
 	output := outputFlag(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if err := checkOutput(*output); err != nil {
@@ -269,51 +210,19 @@ it once, and make the old key stop working after the grace period (default
 		if grace < 0 {
 			return fmt.Errorf("--grace %s: must not be negative", grace)
 		}
-		return g.withStore(cmd, func(st *sqlstore.Store) error {
-			ctx := cmd.Context()
-			var raw string
-			var old, fresh store.APIKey
-			err := st.WithTx(ctx, func(tx store.Store) error {
-				var err error
-				now := time.Now()
-				if old, err = getKey(ctx, tx, args[0]); err != nil {
-					return err
-				}
-				if old.RevokedAt != nil {
-					return fmt.Errorf("key %s is revoked; make a new one with keys create", old.ID)
-				}
-				if old.ExpiresAt != nil && !now.Before(*old.ExpiresAt) {
-					return fmt.Errorf("key %s expired at %s; make a new one with keys create", old.ID, old.ExpiresAt.Format(time.RFC3339))
-				}
-				if raw, fresh, err = auth.NewKey(old.WorkspaceID, old.Scope, old.ChannelID, old.Name, now); err != nil {
-					return err
-				}
-				if err := tx.CreateAPIKey(ctx, fresh); err != nil {
-					return fmt.Errorf("store key: %w", err)
-				}
-				if err := tx.ExpireAPIKey(ctx, old.WorkspaceID, old.ID, now.Add(grace)); err != nil {
-					return err
-				}
-				old, err = tx.GetAPIKey(ctx, old.ID)
-				return err
-			})
+		return g.withSession(cmd, func(s *session) error {
+			r, err := s.RotateKey(cmd.Context(), *workspace, args[0], grace)
 			if err != nil {
 				return err
 			}
-			if *output == "json" {
-				return writeJSON(cmd.OutOrStdout(), struct {
-					Key    string  `json:"key"`
-					New    keyView `json:"new"`
-					Old    keyView `json:"old"`
-					Notice string  `json:"notice"`
-				}{raw, viewKey(fresh), viewKey(old), "the key is shown once; only its hash is stored"})
-			}
-			fmt.Fprintf(g.stderr, "New %s key %s (shown once; only its hash is stored). The old key %s works until %s.\n",
-				fresh.Scope, fresh.ID, old.ID, old.ExpiresAt.Format(time.RFC3339))
-			fmt.Fprintln(cmd.OutOrStdout(), raw)
-			return nil
+			return printOut(cmd.OutOrStdout(), *output, r, func() error {
+				fmt.Fprintf(g.stderr, "New %s key %s (shown once; only its hash is stored). The old key %s works until %s.\n",
+					r.New.Scope, r.New.ID, r.Old.ID, timeOr(r.Old.ExpiresAt, "?"))
+				fmt.Fprintln(cmd.OutOrStdout(), r.Key)
+				return nil
+			})
 		})
 	}
-	cmd.Flags().DurationVar(&grace, "grace", DefaultKeyGrace, "how long the old key keeps working")
+	cmd.Flags().DurationVar(&grace, "grace", adminapi.DefaultKeyGrace, "how long the old key keeps working")
 	return cmd
 }

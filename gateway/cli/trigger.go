@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -45,42 +44,51 @@ default recipients get it. --data is the trigger data ({{trigger.x}}).
 With --wait a progress bar follows the trigger (matched, sent, failed) until
 every delivery is final.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			body, err := triggerBody(recipientsFile, data, dryRun)
-			if err != nil {
+	}
+	workspace := workspaceFlag(cmd)
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		ctx := cmd.Context()
+		body, err := triggerBody(recipientsFile, data, dryRun)
+		if err != nil {
+			return err
+		}
+		return g.withSession(cmd, func(s *session) error {
+			ws, err := s.workspace(*workspace)
+			if !s.remote {
+				// Broadcast ids are global: on the database the
+				// broadcast names its workspace.
+				b, err := s.st.GetBroadcastByID(ctx, broadcastID)
+				if err != nil {
+					return fmt.Errorf("broadcast %d: %w", broadcastID, err)
+				}
+				ws = b.WorkspaceID
+			} else if err != nil {
 				return err
 			}
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			st, err := g.openStore(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			b, err := st.GetBroadcastByID(ctx, broadcastID)
-			if err != nil {
-				return fmt.Errorf("broadcast %d: %w", broadcastID, err)
-			}
-			svc := audienceService(st, cfg)
-			res, err := svc.Trigger(ctx, b.WorkspaceID, b.ID, bytes.NewReader(body))
+			res, err := s.TriggerBroadcast(ctx, ws, broadcastID, body)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
 			if res.DryRun != nil {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(res.DryRun)
+				return writeJSON(out, res.DryRun)
 			}
-			fmt.Fprintf(out, "trigger %d queued for broadcast %d (%s)\n", res.Trigger.ID, b.ID, b.Name)
+			if *output == "json" && !wait {
+				return writeJSON(out, res)
+			}
+			if *output == "json" {
+				out = g.stderr // the final trigger is the JSON on stdout
+			}
+			fmt.Fprintf(out, "trigger %d queued for broadcast %d\n", res.ID, broadcastID)
 			if !wait {
 				return nil
 			}
-			return followTrigger(ctx, svc, b, res.Trigger.ID, timeout, g)
-		},
+			return followTrigger(ctx, s, ws, res.ID, timeout, g, *output)
+		})
 	}
 	f := cmd.Flags()
 	f.Int64Var(&broadcastID, "broadcast", 0, "broadcast id (required)")
@@ -159,13 +167,13 @@ func audienceService(st *sqlstore.Store, cfg *config.Config) *audience.Service {
 // followTrigger shows a progress bar of a trigger until it is done: the
 // bar's total is the recipients matched so far, its count the deliveries
 // that are final.
-func followTrigger(ctx context.Context, svc *audience.Service, b store.Broadcast, id int64, timeout time.Duration, g *globals) error {
+func followTrigger(ctx context.Context, s *session, ws string, id int64, timeout time.Duration, g *globals, output string) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	bar := progressbar.NewOptions64(-1, progressbar.OptionSetWriter(g.stderr), progressbar.OptionSetDescription("queued"),
 		progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(false), progressbar.OptionClearOnFinish())
 	for {
-		v, err := svc.TriggerStatus(ctx, b.WorkspaceID, b.ID, id)
+		v, err := s.GetTrigger(ctx, ws, id)
 		if err != nil {
 			return err
 		}
@@ -178,8 +186,14 @@ func followTrigger(ctx context.Context, svc *audience.Service, b store.Broadcast
 		bar.Describe(fmt.Sprintf("%s: matched %d · sent %d · failed %d · skipped %d", v.Status, c.Matched, c.Sent, c.Failed, c.Skipped))
 		if v.Done {
 			_ = bar.Finish()
-			fmt.Fprintf(g.stdout, "trigger %d %s: matched %d, sent %d (delivered %d), failed %d, skipped %d, errors %d\n",
-				id, v.Status, c.Matched, c.Sent, c.Delivered, c.Failed, c.Skipped, v.Errors)
+			if output == "json" {
+				if err := writeJSON(g.stdout, v); err != nil {
+					return err
+				}
+			} else {
+				fmt.Fprintf(g.stdout, "trigger %d %s: matched %d, sent %d (delivered %d), failed %d, skipped %d, errors %d\n",
+					id, v.Status, c.Matched, c.Sent, c.Delivered, c.Failed, c.Skipped, v.Errors)
+			}
 			if v.Status == string(store.TriggerFailed) {
 				return fmt.Errorf("trigger %d failed: %s", id, v.Error)
 			}
@@ -188,7 +202,7 @@ func followTrigger(ctx context.Context, svc *audience.Service, b store.Broadcast
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("trigger %d still %s after %s (is the gateway running on this database?)", id, v.Status, timeout)
+				return fmt.Errorf("trigger %d still %s after %s (is a gateway running on this database?)", id, v.Status, timeout)
 			}
 			return ctx.Err()
 		case <-time.After(500 * time.Millisecond):
