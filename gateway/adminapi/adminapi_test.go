@@ -45,11 +45,12 @@ channels:
 people:
   - id: %[1]s-person
     email: %[1]s@example.com
+    attributes: {on_call: true}
     identities: [{channel: %[1]s-hook, address: "%[1]s-addr"}]
 broadcasts:
   - name: %[1]s-news
     active: true
-    recipients: {attribute: {field: email, operator: exists}}
+    recipients: {attribute: {field: on_call, operator: exists}}
     actions:
       - type: message
         channel: %[1]s-hook
