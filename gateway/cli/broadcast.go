@@ -42,6 +42,9 @@ same database). With --wait, the command follows the request until its
 messages are delivered or it fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := g.databaseOnly(cmd, "remotely, POST /v1/api/broadcasts with the channel's key does the same"); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			cfg, err := g.loadConfig()
 			if err != nil {

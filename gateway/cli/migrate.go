@@ -12,6 +12,9 @@ func newMigrate(g *globals) *cobra.Command {
 		Short: "Apply pending database migrations (serve also does this on start)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := g.databaseOnly(cmd, "a node migrates its database when it starts"); err != nil {
+				return err
+			}
 			cfg, err := g.loadConfig()
 			if err != nil {
 				return err

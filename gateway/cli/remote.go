@@ -152,11 +152,26 @@ func timeOr(t *time.Time, none string) string {
 	return t.Format(time.RFC3339)
 }
 
+// databaseOnly refuses an explicit --url for a command the admin API does
+// not offer, saying what to do instead (hint), rather than quietly open
+// the database. $SWITCHBOARD_URL alone does not refuse: it is set for the
+// commands that go remote.
+func (g *globals) databaseOnly(cmd *cobra.Command, hint string) error {
+	if g.url == "" {
+		return nil
+	}
+	msg := fmt.Sprintf("%s works on the database only; drop --url", cmd.CommandPath())
+	if hint != "" {
+		msg += " (" + hint + ")"
+	}
+	return errors.New(msg)
+}
+
 // withStore runs fn on the configured store, for commands that only make
 // sense on the database (secrets, migrate).
 func (g *globals) withStore(cmd *cobra.Command, fn func(st *sqlstore.Store) error) error {
-	if g.url != "" {
-		return fmt.Errorf("%s works on the database only (it is not part of the admin API); drop --url", cmd.CommandPath())
+	if err := g.databaseOnly(cmd, ""); err != nil {
+		return err
 	}
 	cfg, err := g.loadConfig()
 	if err != nil {

@@ -174,7 +174,7 @@ type AdminConfig struct {
 	// data can grant them. Empty: no operator key works.
 	OperatorKeys []string `yaml:"operator_keys"`
 	// RateLimit is requests per second allowed per key on the admin API.
-	// Defaults to 20.
+	// Defaults to 20; negative disables the limit.
 	RateLimit float64 `yaml:"rate_limit"`
 }
 
@@ -377,9 +377,6 @@ func (c *Config) Validate() error {
 		if b, err := hex.DecodeString(k); err != nil || len(b) != sha256.Size {
 			errs = append(errs, fmt.Errorf("admin.operator_keys[%d]: must be the 64-hex-digit SHA-256 digest `keys create --operator` prints, not the key", i))
 		}
-	}
-	if c.Admin.RateLimit < 0 {
-		errs = append(errs, fmt.Errorf("admin.rate_limit %g: must not be negative", c.Admin.RateLimit))
 	}
 	if c.API.KeyRateLimit < 0 {
 		errs = append(errs, fmt.Errorf("api.key_rate_limit: must be positive"))

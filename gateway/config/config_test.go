@@ -50,3 +50,15 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+func TestAdminOperatorKeysAreDigests(t *testing.T) {
+	digest := strings.Repeat("ab", 32)
+	cfg, err := Parse([]byte("admin: {operator_keys: [" + digest + "]}\n"))
+	if err != nil || len(cfg.Admin.OperatorKeys) != 1 || cfg.Admin.RateLimit != 20 {
+		t.Fatalf("a digest: %v %+v", err, cfg)
+	}
+	_, err = Parse([]byte("admin: {operator_keys: [sbo_notadigest]}\n"))
+	if err == nil || !strings.Contains(err.Error(), "admin.operator_keys[0]") || !strings.Contains(err.Error(), "not the key") {
+		t.Fatalf("a raw key in operator_keys: err = %v, want it named as not a digest", err)
+	}
+}
