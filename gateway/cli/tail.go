@@ -156,9 +156,12 @@ func orKeys(ws string) string {
 
 // tail remembers what it printed of each delivery it follows.
 type tail struct {
-	out      io.Writer
-	json     bool
-	seen     map[int64]string // status last printed, of deliveries not final yet
+	out  io.Writer
+	json bool
+	// seen is the status last printed of each delivery above the floor:
+	// a final one is skipped when read again, a pending one printed when
+	// it changes.
+	seen     map[int64]string
 	outcomes int
 	max      int
 }
@@ -196,25 +199,28 @@ func (t *tail) poll(ctx context.Context, s *session, ws string, q adminapi.Deliv
 		q.Cursor = p.Next
 	}
 	next := last
-	for id := range t.seen {
+	for id, status := range t.seen {
 		switch {
+		case final(status), id > last:
 		case more && id <= firstPage:
 			// So many deliveries came after it that following it would
 			// stall the tail: let it go.
 			delete(t.seen, id)
-		case id <= last:
+		default:
 			next = min(next, id-1)
+		}
+	}
+	// What is at or below the next floor is never read again.
+	for id := range t.seen {
+		if id <= next {
+			delete(t.seen, id)
 		}
 	}
 	return next, nil
 }
 
 func (t *tail) print(d adminapi.Delivery) error {
-	if final(d.Status) {
-		delete(t.seen, d.ID)
-	} else {
-		t.seen[d.ID] = d.Status
-	}
+	t.seen[d.ID] = d.Status
 	if final(d.Status) || d.Status == "sent" {
 		t.outcomes++
 	}
