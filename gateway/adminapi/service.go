@@ -22,8 +22,10 @@ import (
 // Admin is what operators do: the admin API serves it over HTTP (Service
 // behind Handler), Client calls it remotely, and the CLI, which opens the
 // database without --url, calls a Service directly. Every method acts in
-// one workspace; its errors are *httpapi.APIError for anything the caller
-// must fix (unknown objects, bad input), whichever side they come from.
+// one workspace. What the caller must fix (unknown objects, bad input) is
+// an error with a message saying so: an *httpapi.APIError (from a Client
+// always, carrying the answer's status), or package audience's typed
+// errors from TriggerBroadcast.
 type Admin interface {
 	ListWorkspaces(ctx context.Context, o ListOptions) (Page[Workspace], error)
 	CreateWorkspace(ctx context.Context, w Workspace) (Workspace, error)

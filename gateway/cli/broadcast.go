@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -41,50 +42,68 @@ bot, stored durably, and run by the gateway (which must be running against the
 same database). With --wait, the command follows the request until its
 messages are delivered or it fails.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := g.databaseOnly(cmd, "remotely, POST /v1/api/broadcasts with the channel's key does the same"); err != nil {
-				return err
+	}
+	output := outputFlag(cmd)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkOutput(*output); err != nil {
+			return err
+		}
+		if err := g.databaseOnly(cmd, "remotely, POST /v1/api/broadcasts with the channel's key does the same"); err != nil {
+			return err
+		}
+		ctx := cmd.Context()
+		cfg, err := g.loadConfig()
+		if err != nil {
+			return err
+		}
+		st, err := g.openStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		ch, err := findChannel(ctx, st, "", channel)
+		if err != nil {
+			return err
+		}
+		meta := json.RawMessage("{}")
+		if metadata != "" {
+			var obj map[string]any
+			if err := json.Unmarshal([]byte(metadata), &obj); err != nil {
+				return fmt.Errorf("--metadata must be a JSON object: %w", err)
 			}
-			ctx := cmd.Context()
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
+			meta = json.RawMessage(metadata)
+		}
+		svc := &broadcast.Service{Store: st, Bots: bot.NewCache(st, bot.CacheOptions{}), Queue: noWake{}}
+		ft, replayed, err := svc.Trigger(ctx, broadcast.Request{
+			Channel: ch, UserID: user, FlowID: flow, StepID: step, CloseFlows: !keepOpen,
+			Metadata: meta, IdempotencyKey: idemKey, BodyHash: []byte(flow + "\x00" + user + "\x00" + step + "\x00" + metadata),
+		})
+		if err != nil {
+			return err
+		}
+		if *output == "json" && !wait {
+			return writeJSON(cmd.OutOrStdout(), map[string]any{"request_id": ft.RequestID, "channel_id": ch.ID, "replayed": replayed})
+		}
+		verb := "queued"
+		if replayed {
+			verb = "already queued (same idempotency key)"
+		}
+		progress := cmd.OutOrStdout()
+		if *output == "json" {
+			progress = g.stderr // the result is the JSON on stdout
+		}
+		fmt.Fprintf(progress, "request %s %s: flow %s for user %s on channel %s\n", ft.RequestID, verb, flow, user, ch.ID)
+		if !wait {
+			return nil
+		}
+		res, err := waitResult(ctx, progress, svc, ch.ID, ft.RequestID, timeout)
+		if *output == "json" && res != nil {
+			if werr := writeJSON(cmd.OutOrStdout(), map[string]any{"request_id": ft.RequestID, "channel_id": ch.ID,
+				"status": res.Status, "reason": res.Reason, "delivered_at": res.DeliveredAt}); werr != nil {
+				return werr
 			}
-			st, err := g.openStore(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			ch, err := findChannel(ctx, st, "", channel)
-			if err != nil {
-				return err
-			}
-			meta := json.RawMessage("{}")
-			if metadata != "" {
-				var obj map[string]any
-				if err := json.Unmarshal([]byte(metadata), &obj); err != nil {
-					return fmt.Errorf("--metadata must be a JSON object: %w", err)
-				}
-				meta = json.RawMessage(metadata)
-			}
-			svc := &broadcast.Service{Store: st, Bots: bot.NewCache(st, bot.CacheOptions{}), Queue: noWake{}}
-			ft, replayed, err := svc.Trigger(ctx, broadcast.Request{
-				Channel: ch, UserID: user, FlowID: flow, StepID: step, CloseFlows: !keepOpen,
-				Metadata: meta, IdempotencyKey: idemKey, BodyHash: []byte(flow + "\x00" + user + "\x00" + step + "\x00" + metadata),
-			})
-			if err != nil {
-				return err
-			}
-			verb := "queued"
-			if replayed {
-				verb = "already queued (same idempotency key)"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "request %s %s: flow %s for user %s on channel %s\n", ft.RequestID, verb, flow, user, ch.ID)
-			if !wait {
-				return nil
-			}
-			return waitResult(ctx, cmd, svc, ch.ID, ft.RequestID, timeout)
-		},
+		}
+		return err
 	}
 	f := cmd.Flags()
 	f.StringVar(&channel, "channel", "", "channel id or name (required)")
@@ -102,14 +121,16 @@ messages are delivered or it fails.`,
 	return cmd
 }
 
-func waitResult(ctx context.Context, cmd *cobra.Command, svc *broadcast.Service, channelID, requestID string, timeout time.Duration) error {
+// waitResult follows a request until it is final, printing each status
+// to w; it returns the last result read.
+func waitResult(ctx context.Context, w io.Writer, svc *broadcast.Service, channelID, requestID string, timeout time.Duration) (*broadcast.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	last := broadcast.Status("")
 	for {
 		res, err := svc.Result(ctx, channelID, requestID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if res.Status != last {
 			last = res.Status
@@ -117,20 +138,20 @@ func waitResult(ctx context.Context, cmd *cobra.Command, svc *broadcast.Service,
 			if res.Reason != "" {
 				line += " (" + res.Reason + ")"
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), line)
+			fmt.Fprintln(w, line)
 		}
 		switch res.Status {
 		case broadcast.StatusDelivered, broadcast.StatusCompleted:
-			return nil
+			return &res, nil
 		case broadcast.StatusFailed, broadcast.StatusUnreachable:
-			return fmt.Errorf("request %s %s: %s", requestID, res.Status, res.Reason)
+			return &res, fmt.Errorf("request %s %s: %s", requestID, res.Status, res.Reason)
 		}
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("request %s still %s after %s (is the gateway running on this database?)", requestID, res.Status, timeout)
+				return &res, fmt.Errorf("request %s still %s after %s (is the gateway running on this database?)", requestID, res.Status, timeout)
 			}
-			return ctx.Err()
+			return &res, ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
