@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard-gw/switchboard/gateway/pluginhost"
 	"github.com/switchboard-gw/switchboard/gateway/store"
 	"github.com/switchboard-gw/switchboard/gateway/store/sqlstore"
+	"github.com/switchboard-gw/switchboard/sdk"
 	"github.com/switchboard-gw/switchboard/sdk/message"
 )
 
@@ -600,4 +601,28 @@ func containsLine(lines []string, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// refuseURL is a plugin that refuses every channel's url.
+type refuseURL struct{}
+
+func (refuseURL) ValidateChannel(context.Context, store.Channel, map[string]string) error {
+	return &sdk.ConfigError{Fields: map[string]string{"url": "must be https"}}
+}
+
+// TestApplyChecksChannelsWithPlugins: with the node's plugins as the
+// validator, a configuration the plugin refuses is a 422 naming the field,
+// and nothing is written.
+func TestApplyChecksChannelsWithPlugins(t *testing.T) {
+	t.Parallel()
+	st := sqlstore.OpenTest(t)
+	svc := adminapi.NewService(adminapi.Options{Store: st, Bots: bot.CompileNode, Channels: refuseURL{}})
+	_, err := svc.Apply(context.Background(), "a", adminapi.ApplyRequest{Documents: []adminapi.ApplyDocument{{Name: "a.yaml", Content: resources("a")}}}, false)
+	var probs *adminapi.ApplyProblems
+	if !errors.As(err, &probs) || probs.Errors[0].Status != http.StatusUnprocessableEntity || !strings.Contains(err.Error(), "url: must be https") {
+		t.Fatalf("apply with a refused channel: %v, want a 422 naming url", err)
+	}
+	if _, err := st.GetWorkspace(context.Background(), "a"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the refused apply wrote the workspace: %v", err)
+	}
 }

@@ -355,10 +355,11 @@ func (s *Service) Apply(ctx context.Context, ws string, r ApplyRequest, dryRun b
 	}
 	var out strings.Builder
 	err := apply.Apply(ctx, s.o.Store, files, apply.Options{
-		Bots:   s.o.Bots,
-		DryRun: dryRun,
-		Out:    &out,
-		Now:    s.o.Now,
+		Bots:     s.o.Bots,
+		Channels: s.o.Channels,
+		DryRun:   dryRun,
+		Out:      &out,
+		Now:      s.o.Now,
 		LookupEnv: func(k string) (string, bool) {
 			v, ok := r.Env[k]
 			return v, ok

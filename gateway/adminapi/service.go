@@ -87,8 +87,11 @@ type Options struct {
 	Store Store
 	// Audience counts triggers' deliveries and queues new triggers.
 	Audience *audience.Service
-	// Bots compiles bot documents for Apply.
-	Bots apply.BotCompiler
+	// Bots compiles bot documents for Apply; Channels, when set, checks
+	// channel configurations with their plugins first (as `switchboard
+	// apply` does).
+	Bots     apply.BotCompiler
+	Channels apply.ChannelValidator
 	// Node is the answering node's id, Plugins its plugins' states; both
 	// empty when no plugins run here (the CLI on the database).
 	Node    string

@@ -15,6 +15,7 @@ func (a *App) adminRoutes() []httpapi.Route {
 		Store:    a.Store,
 		Audience: a.Audience,
 		Bots:     bot.CompileNode,
+		Channels: NewChannelValidator(a.Host, a.cfg),
 		Node:     a.Node.ID(),
 		Plugins:  a.Host.Status,
 	})

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -17,10 +16,6 @@ import (
 	"github.com/switchboard-gw/switchboard/gateway/bot"
 	"github.com/switchboard-gw/switchboard/gateway/config"
 	"github.com/switchboard-gw/switchboard/gateway/pluginhost"
-	"github.com/switchboard-gw/switchboard/gateway/store"
-	"github.com/switchboard-gw/switchboard/gateway/webchat"
-	"github.com/switchboard-gw/switchboard/sdk"
-	"github.com/switchboard-gw/switchboard/sdk/grpcplugin"
 )
 
 func newApply(g *globals) *cobra.Command {
@@ -124,14 +119,9 @@ func hasChannels(files []apply.File) bool {
 	return false
 }
 
-// pluginValidator checks channel configurations with the plugins of
-// plugins.dir, started for one apply and stopped after it.
-type pluginValidator struct {
-	host *pluginhost.Host
-	cfg  *config.Config
-}
-
-func startValidator(ctx context.Context, cfg *config.Config, log *slog.Logger) (*pluginValidator, func(), error) {
+// startValidator starts the plugins of plugins.dir to check channel
+// configurations for one apply; stop stops them.
+func startValidator(ctx context.Context, cfg *config.Config, log *slog.Logger) (apply.ChannelValidator, func(), error) {
 	h := pluginhost.New(pluginhost.Config{Dir: cfg.Plugins.Dir, Env: app.PluginEnv(cfg), StartTimeout: cfg.Plugins.StartTimeout, Logger: log})
 	if err := h.Start(ctx); err != nil {
 		return nil, nil, fmt.Errorf("start the plugins to check channel configurations: %w", err)
@@ -141,30 +131,5 @@ func startValidator(ctx context.Context, cfg *config.Config, log *slog.Logger) (
 		defer cancel()
 		h.Stop(stopCtx)
 	}
-	return &pluginValidator{host: h, cfg: cfg}, stop, nil
-}
-
-// ValidateChannel implements apply.ChannelValidator with the instance
-// configuration the gateway would give the plugin (app.instanceConfig).
-func (v *pluginValidator) ValidateChannel(ctx context.Context, ch store.Channel, secrets map[string]string) error {
-	c, err := v.host.Channel(ch.Type)
-	if errors.Is(err, pluginhost.ErrUnknownPlugin) {
-		return fmt.Errorf("%w: there is no %s plugin in %s", apply.ErrNotValidated, ch.Type, v.cfg.Plugins.Dir)
-	}
-	if err != nil {
-		return fmt.Errorf("%w: the %s plugin does not run: %v", apply.ErrNotValidated, ch.Type, err)
-	}
-	id := ch.ID
-	if id == "" {
-		id = ch.Name // the id is generated when the channel is written
-	}
-	if d, ok := v.host.Describe(ch.Type); ok && d.Capabilities.Websocket {
-		secrets = webchat.WithSessionKey(v.cfg.SecretKey, id, secrets)
-	}
-	err = c.(sdk.ConfigValidator).ValidateConfig(ctx, sdk.InstanceConfig{ChannelID: id,
-		WebhookURL: v.cfg.PublicURL + "/channels/" + id + "/webhook", Config: ch.Config, Secrets: secrets})
-	if errors.Is(err, grpcplugin.ErrCannotValidate) {
-		return fmt.Errorf("%w: the %s plugin cannot check it (built with an older sdk)", apply.ErrNotValidated, ch.Type)
-	}
-	return err
+	return app.NewChannelValidator(h, cfg), stop, nil
 }
