@@ -103,9 +103,6 @@ func New(st Store, o Options) (*Node, error) {
 // ID is the node id claims are made under.
 func (n *Node) ID() string { return n.opts.ID }
 
-// Lease is the configured lease duration.
-func (n *Node) Lease() time.Duration { return n.opts.Lease }
-
 // Held is cancelled when the lease under which it was returned is lost.
 // Run claimed work under it, so losing the lease stops the work.
 func (n *Node) Held() context.Context {

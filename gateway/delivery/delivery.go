@@ -445,7 +445,7 @@ func (p *Pipeline) send(ctx context.Context, b batch) []store.DeliveryResult {
 	b.state.sent(b.items, now)
 	rs := make([]store.DeliveryResult, len(b.items))
 	latency := sendLatency.WithLabelValues(b.channel.ID)
-	retrying := 0
+	logged := false // one line per batch, not per delivery
 	for i, d := range b.items {
 		sendErr := err
 		if err == nil {
@@ -459,11 +459,11 @@ func (p *Pipeline) send(ctx context.Context, b batch) []store.DeliveryResult {
 		}
 		rs[i] = p.classify(b.channel.ID, d, sendErr, now)
 		if rs[i].Status == store.DeliveryRetrying {
-			if retrying == 0 {
+			if !logged {
 				p.log.Info("deliveries will be retried", "channel", b.channel.ID, "reason", rs[i].Reason,
 					"next_attempt_at", rs[i].NextAttemptAt, "err", rs[i].LastError)
+				logged = true
 			}
-			retrying++
 		}
 	}
 	return rs
