@@ -183,8 +183,10 @@ func (p *Pipeline) Node() string { return p.opts.Lease.ID() }
 // stored (store.EnqueueClaimedDeliveries), without a claim scan. It waits
 // while the pipeline holds as many deliveries as it can send, so a
 // producer (a fan-out) runs no further ahead of the platform than that.
-// After ctx ends the deliveries are not sent here; they stay claimed until
-// this node's claims are released (its restart, or its lease running out).
+// When ctx ends first they are taken all the same (they are this node's
+// to send, and nothing else would send them before this node's claims
+// are released) and ctx's error is returned; once the lease they were
+// claimed under is lost they are another node's, and are dropped.
 func (p *Pipeline) Submit(ctx context.Context, ds []store.Delivery) error {
 	if len(ds) == 0 {
 		return nil
@@ -197,18 +199,22 @@ func (p *Pipeline) Submit(ctx context.Context, ds []store.Delivery) error {
 		p.submitting--
 		p.mu.Unlock()
 	}()
+	held := p.opts.Lease.Held()
 	for {
+		if held.Err() != nil {
+			return fmt.Errorf("hand deliveries over: %w", store.ErrClaimLost)
+		}
 		p.mu.Lock()
-		if p.inflight < p.maxInflight() {
+		if p.inflight < p.maxInflight() || ctx.Err() != nil {
 			p.inflight += len(ds)
 			p.mu.Unlock()
-			p.dispatch(context.WithoutCancel(ctx), p.opts.Lease.Held(), ds)
-			return nil
+			p.dispatch(context.WithoutCancel(ctx), held, ds)
+			return ctx.Err()
 		}
 		p.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+		case <-held.Done():
 		case <-p.space:
 		}
 	}

@@ -424,3 +424,40 @@ func TestPipelineReleasesOrphanedClaims(t *testing.T) {
 		t.Fatalf("orphan = %s", d.Status)
 	}
 }
+
+// A hand-over whose producer gives up while the pipeline is full (its job
+// timed out) is still sent: the deliveries are this node's, claimed, and
+// nothing else would send them before its claims are released.
+func TestPipelineSubmitAfterTheProducerGaveUp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	gate := make(chan struct{})
+	ch := &fakeChannel{script: func(text string, _ int) error {
+		if text == "first" {
+			<-gate
+		}
+		return nil
+	}}
+	p := run(t, e, &fakePlugins{ch: ch}, delivery.Options{Workers: 1, BatchSize: 1})
+	var ds []store.Delivery
+	for i, text := range []string{"first", "second", "late"} {
+		ds = append(ds, store.Delivery{WorkspaceID: "ws", ChannelID: e.channel, Recipient: fmt.Sprintf("r%d", i),
+			Content: message.Text(text), IdempotencyKey: "ann/" + text, SourceKind: "test", SourceID: "t"})
+	}
+	claimed, _, err := e.st.EnqueueClaimedDeliveries(context.Background(), p.Node(), ds)
+	if err != nil || len(claimed) != 3 {
+		t.Fatalf("claimed %d, %v", len(claimed), err)
+	}
+	if err := p.Submit(context.Background(), claimed[:2]); err != nil { // fills the pipeline (2 in flight)
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.Submit(ctx, claimed[2:]); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Submit after the producer gave up = %v, want its context's error", err)
+	}
+	close(gate)
+	if d := waitFinal(t, e, "ann/late", 10*time.Second); d.Status != store.DeliverySent {
+		t.Fatalf("late = %s", d.Status)
+	}
+}
