@@ -89,14 +89,14 @@ func checkAction(a *store.BroadcastAction, ptr string) error {
 			a.Message.Type = message.TypeText
 		}
 		if a.Flow != "" || a.Attributes != nil {
-			return badField(ptr, "a message action has channel and message only")
+			return badField(ptr, "a message action has channel, to and message only")
 		}
 	case store.ActionFlow:
 		if a.Channel == "" || a.Flow == "" {
 			return badField(ptr, "a flow action names its channel and flow")
 		}
 		if a.Message != nil || a.Attributes != nil {
-			return badField(ptr, "a flow action has channel, flow, step and close_flows only")
+			return badField(ptr, "a flow action has channel, to, flow, step and close_flows only")
 		}
 	case store.ActionAttributes:
 		if len(a.Attributes) == 0 {
@@ -107,14 +107,20 @@ func checkAction(a *store.BroadcastAction, ptr string) error {
 				return badField(ptr+"/attributes", "%v", err)
 			}
 		}
-		if a.Channel != "" || a.Message != nil || a.Flow != "" {
+		if a.Channel != "" || a.To != "" || a.Message != nil || a.Flow != "" {
 			return badField(ptr, "an attributes action has attributes only")
 		}
 	default:
 		return badField(ptr+"/type", "action type must be message, flow or attributes, not %q", a.Type)
 	}
+	if len(a.To) > maxToBytes {
+		return badField(ptr+"/to", "to is at most %d bytes", maxToBytes)
+	}
 	return nil
 }
+
+// maxToBytes bounds an action's to: template, which renders one address.
+const maxToBytes = 1024
 
 // ReviewStore is what Review reads.
 type ReviewStore interface {
@@ -189,6 +195,9 @@ func Review(ctx context.Context, st ReviewStore, bots Bots, tpl *template.Engine
 			case !ch.Enabled:
 				fix(ptr+"/channel", "channel %q is disabled", ch.Name)
 			}
+			if a.To != "" {
+				reviewTo(a.To, ch, func(format string, args ...any) { fix(ptr+"/to", format, args...) }, tpl)
+			}
 			if a.Type == store.ActionFlow {
 				bt, err := bots.Bot(ctx, ch.BotID)
 				if err != nil {
@@ -218,6 +227,20 @@ func Review(ctx context.Context, st ReviewStore, bots Bots, tpl *template.Engine
 		}
 	}
 	return probs, nil
+}
+
+// reviewTo checks an action's to: on its channel: its Liquid validates, and
+// an address without Liquid is one the channel type can take.
+func reviewTo(to string, ch store.Channel, fix func(format string, args ...any), tpl *template.Engine) {
+	if err := tpl.Validate(to); err != nil {
+		fix("broken Liquid: %v", err)
+		return
+	}
+	if !strings.Contains(to, "{") {
+		if err := checkAddress(ch.Type, strings.TrimSpace(to)); err != nil {
+			fix("%q on %s channel %q: %v", to, ch.Type, ch.Name, err)
+		}
+	}
 }
 
 // contentField is one templated string of a message.

@@ -22,8 +22,9 @@ const JobKind = "audience_trigger"
 
 // Skip and failure reasons recorded on a trigger's deliveries.
 const (
-	ReasonNoAddress   = "no_address"   // the person has no identity on the action's channel
-	ReasonRenderError = "render_error" // the person's message did not render
+	ReasonNoAddress      = "no_address"      // no identity on the action's channel, and its to: or default is empty
+	ReasonInvalidAddress = "invalid_address" // the to: or default rendered an address the channel cannot take
+	ReasonRenderError    = "render_error"    // the person's message (or to:) did not render
 )
 
 // FanoutStore is what the fan-out needs.
@@ -362,6 +363,11 @@ func (e *Engine) commit(ctx context.Context, t store.Trigger, steps int64, b bat
 		return err
 	}
 	err := e.store.WithTx(ctx, func(tx store.Store) error {
+		for _, id := range out.links {
+			if err := tx.LinkIdentity(ctx, id); err != nil {
+				return err
+			}
+		}
 		for _, ev := range out.flows {
 			if err := inbound.Enqueue(ctx, tx, ev); err != nil {
 				return err
@@ -463,8 +469,8 @@ func isRefusal(err error) bool { return errors.Is(err, netguard.ErrForbidden) }
 type DryRun struct {
 	// Matched counts recipients resolved.
 	Matched int64 `json:"matched"`
-	// Channels counts, per channel id, the recipients with an address
-	// there.
+	// Channels counts, per channel id, the recipients an action reaches
+	// there (at an identity, a to: or the channel type's default).
 	Channels map[string]int64 `json:"channels"`
 	// Skipped counts, per reason, the deliveries that would be skipped or
 	// fail.
@@ -499,11 +505,9 @@ func (e *Engine) DryRun(ctx context.Context, b store.Broadcast, req *TriggerRequ
 		out := pl.render(ctx, e.opts.Templates, req, bt.items)
 		dr.Matched += int64(len(bt.items))
 		dr.Missing += int64(bt.missing)
-		for _, it := range bt.items {
-			for i, ch := range pl.channels {
-				if it.Addresses[i] != "" {
-					dr.Channels[ch]++
-				}
+		for i, ch := range pl.channels {
+			if n := out.addressed[i]; n > 0 {
+				dr.Channels[ch] += n
 			}
 		}
 		for _, d := range out.deliveries {

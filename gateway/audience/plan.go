@@ -26,6 +26,7 @@ type planAction struct {
 	index   int
 	channel int    // index in plan.channels (message and flow)
 	botID   string // flow
+	address addressRule
 	fields  []*template.Template
 	attrs   map[string]*template.Template // string attributes; others are set as they are
 }
@@ -57,6 +58,9 @@ func (e *Engine) planFor(ctx context.Context, b store.Broadcast) (*plan, error) 
 				p.channels = append(p.channels, ch.ID)
 			}
 			pa.channel, pa.botID = idx, ch.BotID
+			if pa.address, err = newAddressRule(e.opts.Templates, a.To, ch.Type); err != nil {
+				return nil, fmt.Errorf("action %d: %w", i, err)
+			}
 		}
 		if a.Message != nil {
 			c := cloneContent(*a.Message)
@@ -90,30 +94,54 @@ type output struct {
 	deliveries []store.Delivery
 	flows      []inbound.Event
 	updates    []store.Person
-	errs       []string
+	// links are addresses flow actions derived, linked to their people.
+	links []store.Identity
+	// addressed counts, per plan channel, the people reached there.
+	addressed []int64
+	errs      []string
 }
 
 // render performs every action for every recipient of a batch. A person
 // whose template fails gets a failed delivery with the reason and an error
 // line; the others go on.
 func (p *plan) render(ctx context.Context, tpl *template.Engine, req *TriggerRequest, items []recipient) output {
-	var out output
+	out := output{addressed: make([]int64, len(p.channels))}
 	src := sourceID(p.triggerID)
 	now := p.now()
+	reached := make([]bool, len(p.channels))
 	for _, it := range items {
 		person := it.Person
 		vars := &template.Vars{Customer: inbound.CustomerVars(person), Trigger: triggerData(req.Data, it.data)}
+		clear(reached)
 		for _, a := range p.actions {
 			key := store.TriggerDeliveryKey(p.triggerID, a.index, person.ID)
 			base := store.Delivery{WorkspaceID: person.WorkspaceID, PersonID: person.ID, IdempotencyKey: key,
 				SourceKind: "trigger", SourceID: src}
+			var derived bool
 			if a.channel >= 0 {
 				base.ChannelID = p.channels[a.channel]
-				base.Recipient = it.Addresses[a.channel]
-				if base.Recipient == "" {
-					base.Status, base.Reason = store.DeliverySkipped, ReasonNoAddress
+				r := a.address.resolve(ctx, it.Addresses[a.channel], vars)
+				switch {
+				case r.renderErr != nil:
+					base.Status, base.Reason, base.LastError = store.DeliveryFailed, ReasonRenderError, r.renderErr.Error()
+					out.errs = append(out.errs, fmt.Sprintf("person %s: action %d: %v", person.ID, a.index, r.renderErr))
 					out.deliveries = append(out.deliveries, base)
 					continue
+				case r.addr == "":
+					base.Status, base.Reason, base.LastError = store.DeliverySkipped, r.reason, r.msg
+					if a.address.tpl != nil {
+						// A template's result is worth a line: a wrong
+						// to: shows up in the trigger's errors.
+						out.errs = append(out.errs, fmt.Sprintf("person %s: action %d: skipped, %s: %s",
+							person.ID, a.index, r.reason, r.msg))
+					}
+					out.deliveries = append(out.deliveries, base)
+					continue
+				}
+				base.Recipient, derived = r.addr, r.derived
+				if !reached[a.channel] {
+					reached[a.channel] = true
+					out.addressed[a.channel]++
 				}
 			}
 			switch a.Type {
@@ -127,6 +155,16 @@ func (p *plan) render(ctx context.Context, tpl *template.Engine, req *TriggerReq
 				}
 				out.deliveries = append(out.deliveries, base)
 			case store.ActionFlow:
+				// A conversation belongs to a person through their
+				// identity: a derived address is linked (in the step's
+				// transaction, before the event runs) so that the turn, the
+				// replies and later broadcasts find the person. A message
+				// action does not link: an identity wins over the default,
+				// so linking would pin an address the person may change.
+				if derived {
+					out.links = append(out.links, store.Identity{WorkspaceID: person.WorkspaceID, PersonID: person.ID,
+						ChannelID: base.ChannelID, Address: base.Recipient})
+				}
 				out.flows = append(out.flows, inbound.Event{Kind: inbound.KindFlowTrigger, WorkspaceID: person.WorkspaceID,
 					BotID: a.botID, ChannelID: base.ChannelID, UserID: base.Recipient, EventKey: key,
 					FlowID: a.Flow, StepID: a.Step, CloseFlows: a.CloseFlows, Trigger: vars.Trigger,

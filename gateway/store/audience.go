@@ -127,6 +127,11 @@ type BroadcastAction struct {
 	Type string `json:"type"`
 	// Channel is the channel id (message and flow).
 	Channel string `json:"channel,omitempty"`
+	// To is a Liquid template over customer.* and trigger.* that renders
+	// the recipient's address on Channel (message and flow). Empty: the
+	// person's identity there, else the channel type's default (see
+	// package audience, address.go).
+	To string `json:"to,omitempty"`
 	// Message is the content sent by a message action; its strings are
 	// Liquid templates.
 	Message *message.Content `json:"message,omitempty"`
