@@ -29,6 +29,7 @@ broadcasts:
     actions:
       - type: message
         channel: hook
+        to: "{{ customer.email }}"
         message: {text: "Hi {{ customer.first_name | default: 'there' }}: {{ trigger.headline }}"}
     goal: {type: event, event: purchase, within: 72h}
 `
@@ -55,8 +56,8 @@ func TestApplySegmentsAndBroadcasts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !b.Active || b.Actions[0].Channel != "acme-hook" || b.Recipients.Segment.ID != 2 || b.Goal.Event != "purchase" {
-		t.Fatalf("broadcast = %+v, want active, channel by id, segment by id, the goal", b)
+	if !b.Active || b.Actions[0].Channel != "acme-hook" || b.Actions[0].To != "{{ customer.email }}" || b.Recipients.Segment.ID != 2 || b.Goal.Event != "purchase" {
+		t.Fatalf("broadcast = %+v, want active, channel by id, its to:, segment by id, the goal", b)
 	}
 
 	// Applying again updates in place.
@@ -73,9 +74,10 @@ func TestApplyAudienceProblemsWriteNothing(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ name, from, to, want string }{
 		{"broken Liquid in an active broadcast", "{{ trigger.headline }}", "{{ trigger.headline | nofilter }}", "needs fixing: /actions/0/message/text: broken Liquid"},
+		{"broken Liquid in to:", "{{ customer.email }}", "{{ customer.email | nofilter }}", "needs fixing: /actions/0/to: broken Liquid"},
 		{"unknown segment name", "segment: {name: fans}", "segment: {name: nobody}", `broadcasts[0]: no segment named "nobody"`},
 		{"unknown member", "members: [wiley]", "members: [wiley, ghost]", "segments[0]: members: no person ghost"},
-		{"unknown channel", "channel: hook\n        message", "channel: nope\n        message", `unknown channel "nope"`},
+		{"unknown channel", "channel: hook\n        to", "channel: nope\n        to", `unknown channel "nope"`},
 		{"bad filter", "operator: eq, value: true", "operator: gt, value: true", "operator must be eq or exists"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
