@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/switchboard-gw/switchboard/gateway/internal/gatewaytest"
 	"github.com/switchboard-gw/switchboard/plugins/twilio/twiliofake"
@@ -47,11 +49,11 @@ func TestAudienceAddressesFromAttributes(t *testing.T) {
 		c.identify(id, attrs)
 	}
 	text := "Hi {{ customer.first_name }}: {{ trigger.headline }}"
-	b := c.broadcast(map[string]any{"name": "addresses",
-		"recipients": map[string]any{"and": []any{
-			map[string]any{"attribute": map[string]any{"field": "first_name", "operator": "exists"}},
-			map[string]any{"attribute": map[string]any{"field": "plan", "operator": "eq", "value": "pro"}},
-		}},
+	pro := map[string]any{"and": []any{
+		map[string]any{"attribute": map[string]any{"field": "first_name", "operator": "exists"}},
+		map[string]any{"attribute": map[string]any{"field": "plan", "operator": "eq", "value": "pro"}},
+	}}
+	b := c.broadcast(map[string]any{"name": "addresses", "recipients": pro,
 		"actions": []any{
 			map[string]any{"type": "message", "channel": "news", "message": map[string]any{"type": "text", "text": text}},
 			map[string]any{"type": "message", "channel": "sms", "message": map[string]any{"type": "text", "text": text}},
@@ -86,4 +88,44 @@ func TestAudienceAddressesFromAttributes(t *testing.T) {
 	if !slices.Equal(errs, wantErrs) {
 		t.Fatalf("trigger errors %q, want %q", errs, wantErrs)
 	}
+
+	// A flow action starts the conversation at the derived number and
+	// links it to the person: the flow sees them as customer.*, and their
+	// reply on Twilio is theirs, not a new person's.
+	flow := c.broadcast(map[string]any{"name": "promo", "recipients": pro,
+		"actions": []any{map[string]any{"type": "flow", "channel": "sms", "flow": "promo"}}})
+	ftr := c.trigger(flow, map[string]any{"ids": []string{"ann"}, "data": map[string]any{"headline": "flash", "code": "F1"}})
+	c.wait(flow, ftr)
+	ann := "+15550000001"
+	eventually(t, 10*time.Second, func() string {
+		if got := smsTo(sms, ann); !slices.Contains(got, "Promo for Ann: flash, code F1 (flash)") {
+			return fmt.Sprintf("ann's messages %q lack the promo", got)
+		}
+		return ""
+	})
+	driver := &twiliofake.Driver{AuthToken: sms.AuthToken(), AccountSID: sms.AccountSID(),
+		URL: g.Config.PublicURL + "/channels/media-sms/webhook"}
+	if resp, err := driver.Post(context.Background(), driver.Inbound(ann, "+14155550100", "thanks")); err != nil || resp.Status != 200 {
+		t.Fatalf("reply: %v %+v", err, resp)
+	}
+	eventually(t, 10*time.Second, func() string {
+		if got := smsTo(sms, ann); len(got) < 3 {
+			return fmt.Sprintf("ann's messages %q: no answer to the reply", got)
+		}
+		return ""
+	})
+	if p, err := g.Store.PersonByIdentity(context.Background(), "media-sms", ann); err != nil || p.ID != "ann" {
+		t.Fatalf("the number's owner after the reply: %q %v, want ann", p.ID, err)
+	}
+}
+
+// smsTo lists the bodies the Twilio fake accepted for a number.
+func smsTo(sms *twiliofake.Server, to string) []string {
+	var out []string
+	for _, m := range sms.Messages() {
+		if m.To == to {
+			out = append(out, m.Body)
+		}
+	}
+	return out
 }
