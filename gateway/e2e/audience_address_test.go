@@ -27,14 +27,7 @@ func TestAudienceAddressesFromAttributes(t *testing.T) {
 	sms := twiliofake.New(twiliofake.Options{})
 	t.Cleanup(sms.Close)
 	g := gatewaytest.Start(t, gatewaytest.Options{Plugins: []string{"webhook", "twilio"}, Configure: noTriggerInterval})
-	g.Apply(t, audienceWorkspace(sink.URL)+fmt.Sprintf(`
-  - name: sms
-    id: media-sms
-    type: twilio
-    bot: newsbot
-    config: {from: "+14155550100", mps: 50, api_base: %q}
-    secrets: {account_sid: %s, auth_token: %s}
-`, sms.URL(), sms.AccountSID(), sms.AuthToken()))
+	g.Apply(t, audienceWorkspace(sink.URL)+smsChannel(sms))
 	waitConfigured(t, g, "media-sms")
 	c := newCIO(t, g, "media")
 
@@ -117,6 +110,20 @@ func TestAudienceAddressesFromAttributes(t *testing.T) {
 	if p, err := g.Store.PersonByIdentity(context.Background(), "media-sms", ann); err != nil || p.ID != "ann" {
 		t.Fatalf("the number's owner after the reply: %q %v, want ann", p.ID, err)
 	}
+}
+
+// smsChannel is a Twilio channel "sms" (id media-sms) of the
+// audienceWorkspace's bot sending through the fake, to append to that
+// workspace's channels.
+func smsChannel(sms *twiliofake.Server) string {
+	return fmt.Sprintf(`
+  - name: sms
+    id: media-sms
+    type: twilio
+    bot: newsbot
+    config: {from: "+14155550100", mps: 50, api_base: %q}
+    secrets: {account_sid: %s, auth_token: %s}
+`, sms.URL(), sms.AccountSID(), sms.AuthToken())
 }
 
 // smsTo lists the bodies the Twilio fake accepted for a number.

@@ -15,7 +15,7 @@ const base = env('SWITCHBOARD_URL');
 const track = new TrackClient(env('SWITCHBOARD_SITE_ID'), env('SWITCHBOARD_TRACK_KEY'), { url: `${base}/api/v1` });
 const api = new APIClient(env('SWITCHBOARD_APP_KEY'), { url: `${base}/v1` });
 const noRetry = new APIClient(env('SWITCHBOARD_APP_KEY'), { url: `${base}/v1`, retry: { maxRetries: 0 } });
-const [byIds, byData, byFilter] = env('SWITCHBOARD_BROADCASTS').split(',').map(Number);
+const [byIds, byData, byFilter, byAttributes] = env('SWITCHBOARD_BROADCASTS').split(',').map(Number);
 
 async function attributes(id) {
   const res = await fetch(`${base}/v1/customers/${encodeURIComponent(id)}/attributes`, {
@@ -60,6 +60,24 @@ test('triggerBroadcast with ids, per_user_data and a recipients filter', async (
     assert.equal(st.broadcast_id, broadcast);
     assert.equal(st.counts.sent, sent);
   }
+});
+
+test('people identified with attributes only are reached at customer.id and customer.phone', async () => {
+  // As someone moving from Customer.io has them: no _identities.
+  await track.identify('cal', { email: 'cal@example.com', first_name: 'Cal', phone: '+15550000003', cohort: 'new' });
+  await track.identify('dee', { email: 'dee@example.com', first_name: 'Dee', cohort: 'new' });
+  const t = await api.triggerBroadcast(byAttributes, { headline: 'attributes' }, {
+    and: [{ attribute: { field: 'first_name', operator: 'exists' } }, { attribute: { field: 'cohort', operator: 'eq', value: 'new' } }],
+  });
+  const st = await waitDone(byAttributes, t.id);
+  assert.equal(st.status, 'processed');
+  assert.equal(st.counts.matched, 2);
+  assert.equal(st.counts.sent, 3); // both on the webhook, Cal by SMS
+  assert.deepEqual(st.counts.skipped_by_reason, { no_address: 1 });
+  const res = await fetch(`${base}/v1/campaigns/${byAttributes}/triggers/${t.id}/errors`, {
+    headers: { authorization: `Bearer ${env('SWITCHBOARD_APP_KEY')}` },
+  });
+  assert.deepEqual((await res.json()).errors, ['person dee: action 1: skipped, no_address: customer.phone is empty']);
 });
 
 test('errors come back as CustomerIORequestError with the errors envelope', async () => {
