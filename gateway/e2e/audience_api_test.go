@@ -28,7 +28,7 @@ func startAudience(t *testing.T, configure gatewaytest.Options) (*gatewaytest.Ga
 	c.identify("bob", map[string]any{"first_name": "Bob", "likes_baseball": false, "email": "road@runner.net", "_identities": ids("bob")})
 	c.identify("cat", map[string]any{"likes_baseball": true, "_identities": ids("cat")})
 	c.identify("wiley", map[string]any{"first_name": "Wiley", "_identities": ids("wiley")})
-	c.identify("dan", map[string]any{"first_name": "Dan"}) // no address on any channel
+	c.identify("dan", map[string]any{"first_name": "Dan"}) // no identity on any channel
 	seg := c.must(201, http.MethodPost, "/v1/segments", map[string]any{"name": "fans"}, false)
 	segID := seg["segment"].(map[string]any)["id"].(float64)
 	c.must(200, http.MethodPost, fmt.Sprintf("/api/v1/segments/%d/add_customers", int64(segID)),
@@ -95,7 +95,7 @@ func TestAudienceCustomerIODocExamples(t *testing.T) {
 		{"not", map[string]any{"data": headline, "recipients": map[string]any{"not": map[string]any{"and": []any{
 			map[string]any{"segment": map[string]any{"id": seg}},
 			map[string]any{"attribute": map[string]any{"field": "likes_baseball", "operator": "eq", "value": true}},
-		}}}}, map[string]string{"bob": "Bob: " + hl, "cat": "friend: " + hl, "wiley": "Wiley: " + hl}, nil},
+		}}}}, map[string]string{"bob": "Bob: " + hl, "cat": "friend: " + hl, "wiley": "Wiley: " + hl, "dan": "Dan: " + hl}, nil},
 		{"segment", map[string]any{"data": headline, "recipients": map[string]any{"segment": map[string]any{"id": seg}}},
 			map[string]string{"ann": "Ann: " + hl, "wiley": "Wiley: " + hl}, nil},
 		{"attribute", map[string]any{"data": headline, "recipients": map[string]any{"attribute": map[string]any{
@@ -139,7 +139,8 @@ func TestAudienceCustomerIODocExamples(t *testing.T) {
 	}
 	c.t = t
 
-	// Dan, matched by "not", has no address: skipped with the reason.
+	// Dan, matched by "not", has no identity: the webhook channel reaches
+	// him at customer.id (its default), so nobody is skipped.
 	hist := c.must(200, http.MethodGet, fmt.Sprintf("/v1/broadcasts/%d/triggers", news), nil, false)
 	triggers := hist["triggers"].([]any)
 	if len(triggers) != 11 {
@@ -147,8 +148,8 @@ func TestAudienceCustomerIODocExamples(t *testing.T) {
 	}
 	notTrigger := triggers[len(triggers)-3].(map[string]any)
 	counts := notTrigger["counts"].(map[string]any)
-	if counts["matched"].(float64) != 4 || counts["skipped_by_reason"].(map[string]any)["no_address"].(float64) != 1 {
-		t.Fatalf("the not trigger's counts = %v, want 4 matched and 1 skipped for no_address", counts)
+	if counts["matched"].(float64) != 4 || counts["sent"].(float64) != 4 || counts["skipped"].(float64) != 0 {
+		t.Fatalf("the not trigger's counts = %v, want 4 matched and sent, dan at his id", counts)
 	}
 
 	// Ann buys within the goal window: one conversion.
@@ -181,14 +182,21 @@ func TestAudienceFlowAndAttributeActions(t *testing.T) {
 	})
 	id := c.trigger(promo, map[string]any{"data": map[string]any{"headline": "Big sale", "code": "ALL"},
 		"per_user_data": []any{map[string]any{"id": "ann", "data": map[string]any{"code": "A1"}}, map[string]any{"id": "dan", "data": map[string]any{}}}})
-	sink.WaitFor(t, 1, 20*time.Second)
+	sink.WaitFor(t, 2, 20*time.Second)
 	st := c.wait(promo, id)
-	if got := triggerTexts(sink, id); !reflect.DeepEqual(got, map[string]string{"ann": "Promo for Ann: Big sale, code A1 (Big sale)"}) {
-		t.Fatalf("flow deliveries = %q", got)
+	// Dan has no identity: the flow starts at his customer.id (the
+	// webhook channel's default), which is then his identity there.
+	want := map[string]string{"ann": "Promo for Ann: Big sale, code A1 (Big sale)", "dan": "Promo for Dan: Big sale, code ALL (Big sale)"}
+	if got := triggerTexts(sink, id); !reflect.DeepEqual(got, want) {
+		t.Fatalf("flow deliveries = %q, want %q", got, want)
 	}
 	counts := st["counts"].(map[string]any)
-	if counts["flows_triggered"].(float64) != 1 || counts["skipped_by_reason"].(map[string]any)["no_address"].(float64) != 1 {
-		t.Fatalf("counts = %v, want one flow and dan skipped without address", counts)
+	if counts["flows_triggered"].(float64) != 2 || counts["skipped"].(float64) != 0 {
+		t.Fatalf("counts = %v, want two flows, nobody skipped", counts)
+	}
+	dan := c.must(200, http.MethodGet, "/v1/customers/dan/attributes", nil, false)["customer"].(map[string]any)
+	if !reflect.DeepEqual(dan["_identities"], map[string]any{"media-news": "dan"}) {
+		t.Fatalf("dan's identities = %v, want the address the flow started at", dan["_identities"])
 	}
 	for _, who := range []string{"ann", "dan"} {
 		p := c.must(200, http.MethodGet, "/v1/customers/"+who+"/attributes", nil, false)["customer"].(map[string]any)
@@ -268,9 +276,9 @@ func TestAudienceBroadcastLifecycle(t *testing.T) {
 	// Dry run: counts per channel and skip reasons, nothing sent.
 	dry := c.must(200, http.MethodPost, fmt.Sprintf("/v1/campaigns/%d/triggers", news), map[string]any{
 		"dry_run": true, "recipients": map[string]any{"not": map[string]any{"segment": map[string]any{"id": seg}}}}, false)["dry_run"].(map[string]any)
-	if dry["matched"].(float64) != 3 || dry["channels"].(map[string]any)["media-news"].(float64) != 2 ||
-		dry["skipped"].(map[string]any)["no_address"].(float64) != 1 {
-		t.Fatalf("dry run = %v, want bob, cat and dan matched, dan skipped", dry)
+	if dry["matched"].(float64) != 3 || dry["channels"].(map[string]any)["media-news"].(float64) != 3 ||
+		len(dry["skipped"].(map[string]any)) != 0 {
+		t.Fatalf("dry run = %v, want bob, cat and dan matched and reached (dan at his id)", dry)
 	}
 
 	first := c.trigger(news, map[string]any{"data": map[string]any{"headline": "one"}, "ids": []string{"ann"}})
