@@ -100,8 +100,8 @@ func (r addressRule) resolve(ctx context.Context, identity string, vars *templat
 	return addressResult{addr: s, derived: true}
 }
 
-// checkAddress tells whether a channel type can send to addr. Only Twilio
-// has a form to check; other types take any non-empty string.
+// checkAddress tells whether a channel type can send to addr: a Twilio
+// number must be E.164; other types take any string of bounded length.
 func checkAddress(chType, addr string) error {
 	if chType == "twilio" && !isE164(addr) {
 		return fmt.Errorf("not an E.164 phone number (+ then 8 to 15 digits, e.g. +15551234567)")

@@ -101,9 +101,10 @@ type output struct {
 	errs      []string
 }
 
-// render performs every action for every recipient of a batch. A person
-// whose template fails gets a failed delivery with the reason and an error
-// line; the others go on.
+// render performs every action for every recipient of a batch, each
+// message and flow action at the address its rule resolves (address.go). A
+// person whose template fails gets a failed delivery with the reason and an
+// error line; the others go on.
 func (p *plan) render(ctx context.Context, tpl *template.Engine, req *TriggerRequest, items []recipient) output {
 	out := output{addressed: make([]int64, len(p.channels))}
 	src := sourceID(p.triggerID)
