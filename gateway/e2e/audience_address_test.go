@@ -20,7 +20,8 @@ import (
 // phone a person is skipped with no_address, with a malformed one with
 // invalid_address, and the trigger's errors say which value was wrong. The
 // Track API is driven over plain HTTP (the same requests customerio-node
-// sends: PUT /api/v1/customers/{id} with Basic auth).
+// sends: PUT /api/v1/customers/{id} with Basic auth). Replies on Twilio,
+// to a message action or a flow action, find the person.
 func TestAudienceAddressesFromAttributes(t *testing.T) {
 	t.Parallel()
 	sink := gatewaytest.NewSink(t, gatewaytest.OutboundSecret)
@@ -82,6 +83,22 @@ func TestAudienceAddressesFromAttributes(t *testing.T) {
 		t.Fatalf("trigger errors %q, want %q", errs, wantErrs)
 	}
 
+	// Di was reached by a message action at her phone attribute; her
+	// answer on Twilio is hers, not a new person's.
+	driver := &twiliofake.Driver{AuthToken: sms.AuthToken(), AccountSID: sms.AccountSID(),
+		URL: g.Config.PublicURL + "/channels/media-sms/webhook"}
+	di := "+445550000004"
+	if resp, err := driver.Post(context.Background(), driver.Inbound(di, "+14155550100", "thanks")); err != nil || resp.Status != 200 {
+		t.Fatalf("di's reply: %v %+v", err, resp)
+	}
+	eventually(t, 10*time.Second, func() string {
+		p, err := g.Store.PersonByIdentity(context.Background(), "media-sms", di)
+		if err != nil || p.ID != "di" {
+			return fmt.Sprintf("the number's owner after di's reply: %q %v, want di", p.ID, err)
+		}
+		return ""
+	})
+
 	// A flow action starts the conversation at the derived number and
 	// links it to the person: the flow sees them as customer.*, and their
 	// reply on Twilio is theirs, not a new person's.
@@ -96,8 +113,6 @@ func TestAudienceAddressesFromAttributes(t *testing.T) {
 		}
 		return ""
 	})
-	driver := &twiliofake.Driver{AuthToken: sms.AuthToken(), AccountSID: sms.AccountSID(),
-		URL: g.Config.PublicURL + "/channels/media-sms/webhook"}
 	if resp, err := driver.Post(context.Background(), driver.Inbound(ann, "+14155550100", "thanks")); err != nil || resp.Status != 200 {
 		t.Fatalf("reply: %v %+v", err, resp)
 	}

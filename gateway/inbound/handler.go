@@ -23,6 +23,7 @@ type Engine interface {
 type HandlerStore interface {
 	GetChannel(ctx context.Context, id string) (store.Channel, error)
 	PersonByIdentity(ctx context.Context, channelID, address string) (store.Person, error)
+	FindPeopleByPhone(ctx context.Context, workspaceID, phone string) ([]store.Person, error)
 	UpsertPerson(ctx context.Context, p store.Person) (store.Person, error)
 	LinkIdentity(ctx context.Context, id store.Identity) error
 }
@@ -114,6 +115,21 @@ func (h *Handler) person(ctx context.Context, ch store.Channel, ev Event) (store
 	if ev.Kind == KindFlowTrigger {
 		return store.Person{}, nil
 	}
+	if phoneAddressed[ch.Type] {
+		// Someone a broadcast reached at their phone attribute (the
+		// audience's default address there) answers: it is them.
+		ps, err := h.Store.FindPeopleByPhone(ctx, ch.WorkspaceID, ev.UserID)
+		if err != nil {
+			return store.Person{}, fmt.Errorf("find person by phone: %w", err)
+		}
+		if len(ps) > 0 {
+			id := store.Identity{WorkspaceID: ch.WorkspaceID, PersonID: ps[0].ID, ChannelID: ch.ID, Address: ev.UserID}
+			if err := h.Store.LinkIdentity(ctx, id); err != nil {
+				return store.Person{}, fmt.Errorf("link identity: %w", err)
+			}
+			return ps[0], nil
+		}
+	}
 	attrs := map[string]any{}
 	for k, v := range ev.Profile {
 		attrs[k] = v
@@ -127,6 +143,13 @@ func (h *Handler) person(ctx context.Context, ch store.Channel, ev Event) (store
 	}
 	return p, nil
 }
+
+// phoneAddressed are the channel types whose addresses are phone numbers,
+// which people hold in their phone attribute (the audience reaches people
+// without an identity there at {{ customer.phone }}): a first message
+// from an unknown number belongs to the person with that phone, the
+// oldest if several share it.
+var phoneAddressed = map[string]bool{"twilio": true}
 
 // CustomerVars is what templates see as customer.*: the attributes, plus
 // id and email.

@@ -202,6 +202,9 @@ type People interface {
 	// FindPeopleByEmail returns every person with that email (compared
 	// case-insensitively), oldest first.
 	FindPeopleByEmail(ctx context.Context, workspaceID, email string) ([]Person, error)
+	// FindPeopleByPhone returns every person whose phone attribute (a
+	// string) is phone, oldest first.
+	FindPeopleByPhone(ctx context.Context, workspaceID, phone string) ([]Person, error)
 	// DeletePerson deletes the person and everything recorded about
 	// them (a privacy request): their identities, segment memberships and
 	// events; the conversations stored under their id, with memory and

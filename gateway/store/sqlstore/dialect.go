@@ -35,6 +35,9 @@ type dialect interface {
 	lockSkipLocked() string
 	// lockForUpdate ends a SELECT whose rows are about to be updated.
 	lockForUpdate() string
+	// phoneAttr is a person's phone attribute as text, written as the
+	// people_phone index has it.
+	phoneAttr() string
 	// pinPlan is run in the transaction of a claim or of an outcome
 	// update before it, or is empty. See pinned.
 	pinPlan() string
@@ -51,6 +54,7 @@ func (sqliteDialect) rebind(q string) string { return q }
 func (sqliteDialect) lockSkipLocked() string { return "" }
 func (sqliteDialect) lockForUpdate() string  { return "" }
 func (sqliteDialect) pinPlan() string        { return "" }
+func (sqliteDialect) phoneAttr() string      { return `json_extract(attributes, '$.phone')` }
 
 func (sqliteDialect) mapErr(err error) error {
 	var se *sqlite.Error
@@ -72,6 +76,7 @@ func (postgresDialect) name() string           { return "postgres" }
 func (postgresDialect) goose() goose.Dialect   { return goose.DialectPostgres }
 func (postgresDialect) lockSkipLocked() string { return " FOR UPDATE SKIP LOCKED" }
 func (postgresDialect) lockForUpdate() string  { return " FOR UPDATE" }
+func (postgresDialect) phoneAttr() string      { return `(attributes ->> 'phone')` }
 
 // pinPlan leaves the planner one way to run the hot outbox statements:
 // walk the due index in order and stop at the limit (claims), and look

@@ -157,6 +157,16 @@ func (s *Store) FindPeopleByEmail(ctx context.Context, workspaceID, email string
 		WHERE workspace_id = ? AND email = ? AND email <> '' ORDER BY created_at, id`, workspaceID, email)
 }
 
+// FindPeopleByPhone returns every person whose phone attribute is phone,
+// oldest first, through the people_phone index.
+func (s *Store) FindPeopleByPhone(ctx context.Context, workspaceID, phone string) ([]store.Person, error) {
+	if phone == "" {
+		return nil, nil
+	}
+	return list(ctx, s, "find people by phone", scanPerson, `SELECT `+personCols+` FROM people
+		WHERE workspace_id = ? AND `+s.d.phoneAttr()+` = ? ORDER BY created_at, id`, workspaceID, phone)
+}
+
 // DeletePerson deletes the person and erases what is recorded about them
 // (see store.People), in one transaction.
 func (s *Store) DeletePerson(ctx context.Context, workspaceID, id string) error {

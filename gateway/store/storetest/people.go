@@ -174,3 +174,34 @@ func testTenantIsolation(t *testing.T, s store.Store) {
 	must(t, err)
 	wantEqual(t, "a's conversations", len(convs), 1)
 }
+
+// testPeopleByPhone finds people by their phone attribute, in their
+// workspace only.
+func testPeopleByPhone(t *testing.T, s store.Store) {
+	for _, ws := range []string{"a", "b"} {
+		must(t, s.UpsertWorkspace(ctx(t), store.Workspace{ID: ws, Name: ws}))
+	}
+	for _, p := range []store.Person{
+		{WorkspaceID: "a", ID: "ann", Attributes: map[string]any{"phone": "+15550000001"}},
+		{WorkspaceID: "a", ID: "ann2", Attributes: map[string]any{"phone": "+15550000001"}},
+		{WorkspaceID: "a", ID: "bob", Attributes: map[string]any{"phone": "+15550000002"}},
+		{WorkspaceID: "a", ID: "num", Attributes: map[string]any{"phone": 15550000003.0}},
+		{WorkspaceID: "b", ID: "other", Attributes: map[string]any{"phone": "+15550000001"}},
+	} {
+		_, err := s.UpsertPerson(ctx(t), p)
+		must(t, err)
+	}
+	ids := func(phone string) []string {
+		ps, err := s.FindPeopleByPhone(ctx(t), "a", phone)
+		must(t, err)
+		out := []string{}
+		for _, p := range ps {
+			out = append(out, p.ID)
+		}
+		return out
+	}
+	wantEqual(t, "shared number, oldest first", ids("+15550000001"), []string{"ann", "ann2"})
+	wantEqual(t, "one owner", ids("+15550000002"), []string{"bob"})
+	wantEqual(t, "unknown", ids("+15550000009"), []string{})
+	wantEqual(t, "empty", ids(""), []string{})
+}

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"JobFencing", testJobFencing},
 		{"ReleaseOrphans", testReleaseOrphans},
 		{"Stats", testStats},
+		{"PeopleByPhone", testPeopleByPhone},
 		{"CompleteDeliveries", testCompleteDeliveries},
 		{"Receipts", testReceipts},
 		{"ListDeliveries", testListDeliveries},
