@@ -379,7 +379,7 @@ func (e *Engine) commit(ctx context.Context, t store.Trigger, steps int64, b bat
 			}
 		}
 		return tx.AdvanceTrigger(ctx, store.TriggerStep{TriggerID: t.ID, Steps: steps, Cursor: b.cursor,
-			Matched: int64(len(b.items)), Flows: int64(len(out.flows)), Errors: errs,
+			Matched: int64(len(b.items)), Flows: int64(len(out.flows)), Actions: out.tallies, Errors: errs,
 			Done: b.done, At: e.opts.Now()})
 	})
 	if err != nil {

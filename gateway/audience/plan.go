@@ -98,7 +98,9 @@ type output struct {
 	links []store.Identity
 	// addressed counts, per plan channel, the people reached there.
 	addressed []int64
-	errs      []string
+	// tallies count, per action, the flows and updates above.
+	tallies []store.ActionTally
+	errs    []string
 }
 
 // render performs every action for every recipient of a batch, each
@@ -106,7 +108,7 @@ type output struct {
 // person whose template fails gets a failed delivery with the reason and an
 // error line; the others go on.
 func (p *plan) render(ctx context.Context, tpl *template.Engine, req *TriggerRequest, items []recipient) output {
-	out := output{addressed: make([]int64, len(p.channels))}
+	out := output{addressed: make([]int64, len(p.channels)), tallies: make([]store.ActionTally, len(p.actions))}
 	src := sourceID(p.triggerID)
 	now := p.now()
 	reached := make([]bool, len(p.channels))
@@ -166,6 +168,7 @@ func (p *plan) render(ctx context.Context, tpl *template.Engine, req *TriggerReq
 					out.links = append(out.links, store.Identity{WorkspaceID: person.WorkspaceID, PersonID: person.ID,
 						ChannelID: base.ChannelID, Address: base.Recipient})
 				}
+				out.tallies[a.index].Flows++
 				out.flows = append(out.flows, inbound.Event{Kind: inbound.KindFlowTrigger, WorkspaceID: person.WorkspaceID,
 					BotID: a.botID, ChannelID: base.ChannelID, UserID: base.Recipient, EventKey: key,
 					FlowID: a.Flow, StepID: a.Step, CloseFlows: a.CloseFlows, Trigger: vars.Trigger,
@@ -191,6 +194,7 @@ func (p *plan) render(ctx context.Context, tpl *template.Engine, req *TriggerReq
 					out.errs = append(out.errs, fmt.Sprintf("person %s: action %d: %v", person.ID, a.index, failed))
 					continue
 				}
+				out.tallies[a.index].Updated++
 				out.updates = append(out.updates, store.Person{WorkspaceID: person.WorkspaceID, ID: person.ID, Attributes: attrs})
 			}
 		}

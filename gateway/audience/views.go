@@ -10,9 +10,11 @@ import (
 // Counts are a trigger's (or a broadcast's) recipients and deliveries.
 // Sent counts every delivery that went out (sent or delivered);
 // Delivered those a platform confirmed; Pending those not final yet.
+// Updated counts the people attributes actions updated.
 type Counts struct {
 	Matched   int64            `json:"matched"`
 	Flows     int64            `json:"flows_triggered"`
+	Updated   int64            `json:"attributes_updated"`
 	Pending   int64            `json:"pending"`
 	Sent      int64            `json:"sent"`
 	Delivered int64            `json:"delivered"`
@@ -42,6 +44,24 @@ func (c *Counts) add(d store.DeliveryCount) {
 	case store.DeliverySkipped:
 		c.Skipped += d.N
 		c.SkippedBy[reasonOrUnknown(d.Reason)] += d.N
+	}
+}
+
+// addTrigger adds what a trigger's fan-out counted to top and to each of
+// actions the trigger's broadcast had: every action is performed for every
+// recipient, so each matched them all.
+func addTrigger(top *Counts, actions []ActionCounts, t store.Trigger) {
+	top.Matched += t.Matched
+	top.Flows += t.Flows
+	for _, a := range t.Actions {
+		top.Updated += a.Updated
+	}
+	for i := range min(len(actions), len(t.Broadcast.Actions)) {
+		actions[i].Matched += t.Matched
+		if i < len(t.Actions) {
+			actions[i].Flows += t.Actions[i].Flows
+			actions[i].Updated += t.Actions[i].Updated
+		}
 	}
 }
 
@@ -97,8 +117,8 @@ func (s *Service) TriggerViews(ctx context.Context, ts []store.Trigger) ([]Trigg
 			at := t.ProcessedAt.Unix()
 			v.ProcessedAt = &at
 		}
-		v.Counts.Matched, v.Counts.Flows = t.Matched, t.Flows
 		v.Actions = actionCounts(t.Broadcast)
+		addTrigger(&v.Counts, v.Actions, t)
 		views[i] = v
 	}
 	for _, c := range counts {
@@ -183,8 +203,7 @@ func (s *Service) Metrics(ctx context.Context, workspaceID string, broadcastID i
 	ids := make([]int64, len(ts))
 	for i, t := range ts {
 		ids[i] = t.ID
-		m.Counts.Matched += t.Matched
-		m.Counts.Flows += t.Flows
+		addTrigger(&m.Counts, m.Actions, t)
 	}
 	counts, err := s.o.Store.CountTriggerDeliveries(ctx, ids, len(b.Actions))
 	if err != nil {

@@ -198,6 +198,16 @@ func TestAudienceFlowAndAttributeActions(t *testing.T) {
 	if !reflect.DeepEqual(dan["_identities"], map[string]any{"media-news": "dan"}) {
 		t.Fatalf("dan's identities = %v, want the address the flow started at", dan["_identities"])
 	}
+	// Each action counts the two recipients it was performed for and what
+	// it did itself: the flow started two flows, the update updated two.
+	actions := st["actions"].([]any)
+	flow, update := actions[0].(map[string]any), actions[1].(map[string]any)
+	if flow["matched"] != 2.0 || flow["flows_triggered"] != 2.0 || flow["attributes_updated"] != 0.0 {
+		t.Fatalf("flow action = %v, want 2 matched and 2 flows", flow)
+	}
+	if update["matched"] != 2.0 || update["attributes_updated"] != 2.0 || update["flows_triggered"] != 0.0 || counts["attributes_updated"] != 2.0 {
+		t.Fatalf("attributes action = %v (top %v), want 2 matched and 2 updated", update, counts)
+	}
 	for _, who := range []string{"ann", "dan"} {
 		p := c.must(200, http.MethodGet, "/v1/customers/"+who+"/attributes", nil, false)["customer"].(map[string]any)
 		attrs := p["attributes"].(map[string]any)

@@ -211,6 +211,8 @@ type Trigger struct {
 	// triggered.
 	Matched int64
 	Flows   int64
+	// Actions counts, per action index, what no delivery records.
+	Actions []ActionTally
 	Error   string
 	// Errors counts the trigger's error lines.
 	Errors      int64
@@ -252,10 +254,33 @@ type TriggerStep struct {
 	Cursor  string
 	Matched int64 // added
 	Flows   int64 // added
+	// Actions is added per action index (it may be shorter than the
+	// broadcast's actions).
+	Actions []ActionTally
 	Errors  []string
 	// Done finishes the fan-out (state processed) at At.
 	Done bool
 	At   time.Time
+}
+
+// ActionTally is what one action of a trigger did that leaves no delivery:
+// the flows a flow action triggered, the people an attributes action
+// updated.
+type ActionTally struct {
+	Flows   int64 `json:"flows,omitempty"`
+	Updated int64 `json:"updated,omitempty"`
+}
+
+// AddTallies adds b to a index by index, growing a as needed.
+func AddTallies(a, b []ActionTally) []ActionTally {
+	for len(a) < len(b) {
+		a = append(a, ActionTally{})
+	}
+	for i, t := range b {
+		a[i].Flows += t.Flows
+		a[i].Updated += t.Updated
+	}
+	return a
 }
 
 // RecipientQuery selects one page of recipients in a workspace. IDs or

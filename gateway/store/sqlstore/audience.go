@@ -303,21 +303,24 @@ func (s *Store) ListBroadcasts(ctx context.Context, workspaceID string) ([]store
 // --- triggers ---
 
 const triggerCols = `id, workspace_id, broadcast_id, state, request, broadcast, cursor, steps, matched, flows,
-	errors, error, created_at, processed_at`
+	action_counts, errors, error, created_at, processed_at`
 
 func scanTrigger(r scanner) (store.Trigger, error) {
 	var t store.Trigger
 	var state string
-	var request, snapshot jsonCol
+	var request, snapshot, tallies jsonCol
 	var created int64
 	var processed sql.NullInt64
 	if err := r.Scan(&t.ID, &t.WorkspaceID, &t.BroadcastID, &state, &request, &snapshot, &t.Cursor, &t.Steps,
-		&t.Matched, &t.Flows, &t.Errors, &t.Error, &created, &processed); err != nil {
+		&t.Matched, &t.Flows, &tallies, &t.Errors, &t.Error, &created, &processed); err != nil {
 		return t, err
 	}
 	t.State = store.TriggerState(state)
 	t.Request = json.RawMessage(request)
 	t.CreatedAt, t.ProcessedAt = fromMicros(created), fromNullMicros(processed)
+	if err := tallies.into(&t.Actions); err != nil {
+		return t, err
+	}
 	return t, snapshot.into(&t.Broadcast)
 }
 
@@ -416,11 +419,26 @@ func (s *Store) AdvanceTrigger(ctx context.Context, st store.TriggerStep) error 
 		}
 	}
 	err := s.tx(ctx, func(tx *Store) error {
+		// The per-action tallies are read and written back: the steps
+		// fence below refuses the write if another step committed between.
+		var tallies jsonCol
+		if err := tx.reader.QueryRowContext(ctx, tx.d.rebind(`SELECT action_counts FROM triggers WHERE id = ?`),
+			st.TriggerID).Scan(&tallies); err != nil {
+			return tx.d.mapErr(err)
+		}
+		var sum []store.ActionTally
+		if err := tallies.into(&sum); err != nil {
+			return err
+		}
+		counts, err := toJSON(store.AddTallies(sum, st.Actions))
+		if err != nil {
+			return err
+		}
 		rows, err := tx.queryWrite(ctx, false, `UPDATE triggers SET cursor = ?, steps = steps + 1,
-			matched = matched + ?, flows = flows + ?, errors = errors + ?, state = ?,
+			matched = matched + ?, flows = flows + ?, action_counts = ?, errors = errors + ?, state = ?,
 			processed_at = COALESCE(?, processed_at)
 			WHERE id = ? AND steps = ? AND state IN ('queued', 'running') RETURNING errors`,
-			st.Cursor, st.Matched, st.Flows, len(st.Errors), string(state), processed, st.TriggerID, st.Steps)
+			st.Cursor, st.Matched, st.Flows, counts, len(st.Errors), string(state), processed, st.TriggerID, st.Steps)
 		if err != nil {
 			return err
 		}
