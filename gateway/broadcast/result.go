@@ -37,11 +37,14 @@ var unreachable = map[string]bool{"unknown_user": true, "not_connected": true, "
 
 // Result is a request with its outcome.
 type Result struct {
-	Trigger     store.FlowTrigger
-	Status      Status
-	Reason      string
-	Messages    []store.Delivery
-	DeliveredAt *time.Time // when the last message was accepted
+	Trigger  store.FlowTrigger
+	Status   Status
+	Reason   string
+	Messages []store.Delivery
+	// DeliveredAt is when the last message was accepted: the latest of
+	// the messages' delivered_at, or sent_at for one the platform does
+	// not confirm.
+	DeliveredAt *time.Time
 }
 
 // Result returns the outcome of one of a channel's requests: an unknown
@@ -117,7 +120,7 @@ func summarize(ds []store.Delivery) (Status, string, *time.Time) {
 				unacked = d
 				continue
 			}
-			if at := d.SentAt; at != nil && (last == nil || at.After(*last)) {
+			if at := acceptedAt(d); at != nil && (last == nil || at.After(*last)) {
 				last = at
 			}
 		}
@@ -137,4 +140,13 @@ func summarize(ds []store.Delivery) (Status, string, *time.Time) {
 		return StatusSending, store.ReasonAwaitingAck, nil
 	}
 	return StatusDelivered, "", last
+}
+
+// acceptedAt is when a message reached its user as far as the gateway
+// knows: a confirmed delivery (a web chat ack) is later than its send.
+func acceptedAt(d *store.Delivery) *time.Time {
+	if d.DeliveredAt != nil {
+		return d.DeliveredAt
+	}
+	return d.SentAt
 }

@@ -2,6 +2,7 @@ package broadcast
 
 import (
 	"testing"
+	"time"
 
 	"github.com/switchboard-gw/switchboard/gateway/store"
 )
@@ -35,5 +36,21 @@ func TestSummarizeWebchatNeedsAnAck(t *testing.T) {
 		if status, reason, _ := summarize(c.ds); status != c.status || reason != c.wantReason {
 			t.Errorf("%s: %s/%q, want %s/%q", c.name, status, reason, c.status, c.wantReason)
 		}
+	}
+}
+
+// TestSummarizeDeliveredAtIsTheLastMessages: the result's delivered_at is
+// the latest of its messages' times, a confirmed delivery's (a web chat
+// ack) rather than its send.
+func TestSummarizeDeliveredAtIsTheLastMessages(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *time.Time { t := t0.Add(d); return &t }
+	ds := []store.Delivery{
+		{Status: store.DeliveryDelivered, SentAt: at(0), DeliveredAt: at(3 * time.Second)},
+		{Status: store.DeliverySent, SentAt: at(time.Second)},
+	}
+	status, _, last := summarize(ds)
+	if status != StatusDelivered || last == nil || !last.Equal(*ds[0].DeliveredAt) {
+		t.Fatalf("summarize = %s at %v, want delivered at %v (the ack)", status, last, ds[0].DeliveredAt)
 	}
 }
