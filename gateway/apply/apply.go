@@ -85,7 +85,7 @@ type Options struct {
 	LookupEnv func(string) (string, bool)
 	// DryRun validates and rolls back.
 	DryRun bool
-	// Out receives one line per change.
+	// Out receives one line per object once the changes are committed.
 	Out io.Writer
 	// Channels asks each channel's plugin to validate its configuration
 	// before anything is written; nil skips the check (the gateway still
@@ -196,7 +196,14 @@ func Apply(ctx context.Context, st Store, files []File, opts Options) error {
 		return probs
 	}
 	errDryRun := errors.New("dry run")
+	// What was done is told once the transaction committed (or the dry
+	// run rolled back): a failed apply wrote nothing and prints nothing
+	// done. A retried transaction starts its lines again.
+	out := opts.Out
+	var done bytes.Buffer
+	opts.Out = &done
 	err := st.WithTx(ctx, func(tx store.Store) error {
+		done.Reset()
 		for _, p := range plans {
 			if err := p.write(ctx, tx, opts); err != nil {
 				return err
@@ -211,9 +218,13 @@ func Apply(ctx context.Context, st Store, files []File, opts Options) error {
 		return nil
 	})
 	if errors.Is(err, errDryRun) {
-		fmt.Fprintln(opts.Out, DryRunNotice)
-		return nil
+		_, err = fmt.Fprintf(out, "%s%s\n", done.Bytes(), DryRunNotice)
+		return err
 	}
+	if err != nil {
+		return err
+	}
+	_, err = out.Write(done.Bytes())
 	return err
 }
 

@@ -123,12 +123,41 @@ func TestApplyCreatesThenUpdates(t *testing.T) {
 		t.Fatalf("person by identity = %+v, %v", p, err)
 	}
 
+	// The same file again changes nothing, and says so.
 	out, err = run(t, st, demo, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "workspace acme: updated") || !strings.Contains(out, "channel hook (id acme-hook, type webhook): updated") {
-		t.Errorf("second apply output:\n%s", out)
+	for _, want := range []string{"workspace acme: unchanged", "bot helper", "channel hook (id acme-hook, type webhook): unchanged", "person wiley: unchanged"} {
+		if !strings.Contains(out, want) || strings.Contains(out, "updated") {
+			t.Errorf("second apply output lacks %q or updates:\n%s", want, out)
+		}
+	}
+	changed := strings.NewReplacer("name: Acme", "name: Acme Inc", "note: ${UNSET_WITH_DEFAULT:-fallback}", "note: other",
+		"address: wiley-1", "address: wiley-2").Replace(demo)
+	out, err = run(t, st, changed, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"workspace acme: updated", "channel hook (id acme-hook, type webhook): updated", "person wiley: updated"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("third apply output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(out, "): unchanged\n") {
+		t.Errorf("third apply output: the bot did not change:\n%s", out)
+	}
+}
+
+// TestApplyPrintsOnlyWhatCommitted: a file that fails inside the
+// transaction, after objects were written, prints none of them.
+func TestApplyPrintsOnlyWhatCommitted(t *testing.T) {
+	t.Parallel()
+	st := sqlstore.OpenTest(t)
+	doc := "workspace: {id: acme}\nchannels:\n  - {name: hook, type: webhook, bot: ghost}\n"
+	out, err := run(t, st, doc, false)
+	if err == nil || out != "" {
+		t.Fatalf("out %q, err %v: want an error and nothing printed", out, err)
 	}
 }
 

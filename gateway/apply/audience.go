@@ -62,19 +62,18 @@ func writeAudience(ctx context.Context, tx store.Store, f File, opts Options) er
 				return bad("segments", i, "members: only a segment without filter has members")
 			}
 		}
-		verb := "created"
-		if cur, err := tx.GetSegmentByName(ctx, ws, sg.Name); err == nil {
-			verb, sg.ID = "updated", cur.ID
+		before, existed, err := readSegment(ctx, tx, ws, sg.Name)
+		if err != nil {
+			return fmt.Errorf("segment %s: %w", sg.Name, err)
+		}
+		if existed {
+			sg.ID = before.sg.ID
 			err = tx.UpdateSegment(ctx, sg)
-			if err != nil {
-				return fmt.Errorf("segment %s: %w", sg.Name, err)
-			}
-		} else if errors.Is(err, store.ErrNotFound) {
-			if err := tx.CreateSegment(ctx, &sg); err != nil {
-				return fmt.Errorf("segment %s: %w", sg.Name, err)
-			}
 		} else {
-			return err
+			err = tx.CreateSegment(ctx, &sg)
+		}
+		if err != nil {
+			return fmt.Errorf("segment %s: %w", sg.Name, err)
 		}
 		if len(spec.Members) > 0 {
 			missing, err := tx.AddSegmentMembers(ctx, ws, sg.ID, spec.Members)
@@ -85,7 +84,11 @@ func writeAudience(ctx context.Context, tx store.Store, f File, opts Options) er
 				return bad("segments", i, "members: no person %s in workspace %s", strings.Join(missing, ", "), ws)
 			}
 		}
-		fmt.Fprintf(opts.Out, "segment %s (id %d): %s\n", sg.Name, sg.ID, verb)
+		after, _, err := readSegment(ctx, tx, ws, sg.Name)
+		if err != nil {
+			return fmt.Errorf("segment %s: %w", sg.Name, err)
+		}
+		fmt.Fprintf(opts.Out, "segment %s (id %d): %s\n", sg.Name, sg.ID, change(existed, before, after))
 	}
 	if len(f.Doc.Broadcasts) == 0 {
 		return nil
@@ -111,20 +114,24 @@ func writeAudience(ctx context.Context, tx store.Store, f File, opts Options) er
 				return bad("broadcasts", i, "needs fixing: %s", strings.Join(msgs, "; "))
 			}
 		}
-		verb := "created"
-		if cur, err := tx.GetBroadcastByName(ctx, ws, b.Name); err == nil {
-			verb, b.ID, b.CreatedAt = "updated", cur.ID, cur.CreatedAt
-			err = tx.UpdateBroadcast(ctx, &b)
-			if err != nil {
-				return fmt.Errorf("broadcast %s: %w", b.Name, err)
-			}
-		} else if errors.Is(err, store.ErrNotFound) {
-			if err := tx.CreateBroadcast(ctx, &b); err != nil {
-				return fmt.Errorf("broadcast %s: %w", b.Name, err)
-			}
-		} else {
-			return err
+		before, existed, err := readBroadcast(ctx, tx, ws, b.Name)
+		if err != nil {
+			return fmt.Errorf("broadcast %s: %w", b.Name, err)
 		}
+		if existed {
+			b.ID, b.CreatedAt = before.ID, before.CreatedAt
+			err = tx.UpdateBroadcast(ctx, &b)
+		} else {
+			err = tx.CreateBroadcast(ctx, &b)
+		}
+		if err != nil {
+			return fmt.Errorf("broadcast %s: %w", b.Name, err)
+		}
+		after, _, err := readBroadcast(ctx, tx, ws, b.Name)
+		if err != nil {
+			return fmt.Errorf("broadcast %s: %w", b.Name, err)
+		}
+		verb := change(existed, before, after)
 		state := "inactive"
 		if b.Active {
 			state = "active"

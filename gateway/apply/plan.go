@@ -207,24 +207,29 @@ func expandConfig(cfg map[string]any, lookup func(string) (string, bool)) (json.
 // write applies one file's plan inside the transaction.
 func (p filePlan) write(ctx context.Context, tx store.Store, opts Options) error {
 	ws := p.file.Doc.Workspace
-	verb := "updated"
-	if _, err := tx.GetWorkspace(ctx, ws.ID); errors.Is(err, store.ErrNotFound) {
-		verb = "created"
-	} else if err != nil {
+	cur, existed, err := read(func() (store.Workspace, error) { return tx.GetWorkspace(ctx, ws.ID) })
+	if err != nil {
 		return err
 	}
 	if err := tx.UpsertWorkspace(ctx, store.Workspace{ID: ws.ID, Name: ws.Name, CreatedAt: opts.Now()}); err != nil {
 		return fmt.Errorf("workspace %s: %w", ws.ID, err)
 	}
-	fmt.Fprintf(opts.Out, "workspace %s: %s\n", ws.ID, verb)
+	fmt.Fprintf(opts.Out, "workspace %s: %s\n", ws.ID, change(existed, cur.Name, ws.Name))
 	botIDs := map[string]string{}
 	for _, b := range p.bots {
-		verb := existed(tx.GetBotByName(ctx, b.WorkspaceID, b.Name))
+		before, existed, err := botState(ctx, tx, b.WorkspaceID, b.Name)
+		if err != nil {
+			return fmt.Errorf("bot %s: %w", b.Name, err)
+		}
 		if err := tx.UpsertBot(ctx, &b); err != nil {
 			return fmt.Errorf("bot %s: %w", b.Name, err)
 		}
+		after, _, err := botState(ctx, tx, b.WorkspaceID, b.Name)
+		if err != nil {
+			return fmt.Errorf("bot %s: %w", b.Name, err)
+		}
 		botIDs[b.Name] = b.ID
-		fmt.Fprintf(opts.Out, "bot %s (id %s): %s\n", b.Name, b.ID, verb)
+		fmt.Fprintf(opts.Out, "bot %s (id %s): %s\n", b.Name, b.ID, change(existed, before, after))
 	}
 	channelIDs := map[string]string{}
 	existing, err := tx.ListChannels(ctx, ws.ID)
@@ -248,9 +253,12 @@ func (p filePlan) write(ctx context.Context, tx store.Store, opts Options) error
 			id = b.ID
 		}
 		ch.BotID = id
-		verb := "updated"
-		if _, ok := channelIDs[ch.Name]; !ok {
-			verb = "created"
+		var before channelState
+		prevID, existed := channelIDs[ch.Name]
+		if existed {
+			if before, _, err = readChannel(ctx, tx, prevID); err != nil {
+				return fmt.Errorf("channel %s: %w", ch.Name, err)
+			}
 		}
 		if prev, ok := channelIDs[ch.Name]; ok && ch.ID == "" {
 			ch.ID = prev
@@ -265,11 +273,19 @@ func (p filePlan) write(ctx context.Context, tx store.Store, opts Options) error
 				return fmt.Errorf("channel %s secrets: %w", ch.Name, err)
 			}
 		}
+		after, _, err := readChannel(ctx, tx, ch.ID)
+		if err != nil {
+			return fmt.Errorf("channel %s: %w", ch.Name, err)
+		}
 		channelIDs[ch.Name], channelIDs[ch.ID] = ch.ID, ch.ID
-		fmt.Fprintf(opts.Out, "channel %s (id %s, type %s): %s; webhook path /channels/%s/webhook\n", ch.Name, ch.ID, ch.Type, verb, ch.ID)
+		fmt.Fprintf(opts.Out, "channel %s (id %s, type %s): %s; webhook path /channels/%s/webhook\n", ch.Name, ch.ID, ch.Type,
+			change(existed, before, after), ch.ID)
 	}
 	for _, pp := range p.people {
-		verb := existed(tx.GetPerson(ctx, ws.ID, pp.p.ID))
+		before, existed, err := readPerson(ctx, tx, ws.ID, pp.p.ID)
+		if err != nil {
+			return fmt.Errorf("person %s: %w", pp.p.ID, err)
+		}
 		if _, err := tx.UpsertPerson(ctx, pp.p); err != nil {
 			return fmt.Errorf("person %s: %w", pp.p.ID, err)
 		}
@@ -283,14 +299,11 @@ func (p filePlan) write(ctx context.Context, tx store.Store, opts Options) error
 				return fmt.Errorf("person %s identity: %w", pp.p.ID, err)
 			}
 		}
-		fmt.Fprintf(opts.Out, "person %s: %s\n", pp.p.ID, verb)
+		after, _, err := readPerson(ctx, tx, ws.ID, pp.p.ID)
+		if err != nil {
+			return fmt.Errorf("person %s: %w", pp.p.ID, err)
+		}
+		fmt.Fprintf(opts.Out, "person %s: %s\n", pp.p.ID, change(existed, before, after))
 	}
 	return nil
-}
-
-func existed[T any](_ T, err error) string {
-	if err == nil {
-		return "updated"
-	}
-	return "created"
 }
