@@ -123,6 +123,10 @@ func (p Problems) Error() string {
 
 // Parse decodes a resources file strictly.
 func Parse(name string, raw []byte) (*Document, *yaml.Node, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
 	var doc Document
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
@@ -130,11 +134,7 @@ func Parse(name string, raw []byte) (*Document, *yaml.Node, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, nil, fmt.Errorf("%s: empty document", name)
 		}
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
-	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(raw, &root); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
+		return nil, nil, explainTypeErrors(name, &root, err)
 	}
 	return &doc, &root, nil
 }

@@ -165,8 +165,24 @@ func TestApplyRejectsUnknownKeysWithTheirLine(t *testing.T) {
 	t.Parallel()
 	st := sqlstore.OpenTest(t)
 	_, err := run(t, st, "workspace:\n  id: acme\n  colour: blue\n", false)
-	if err == nil || !strings.Contains(err.Error(), "line 3") || !strings.Contains(err.Error(), "colour") {
-		t.Fatalf("err = %v, want the unknown key and its line", err)
+	if err == nil || !strings.Contains(err.Error(), ".yaml:3: workspace.colour: unknown key; valid keys here: id, name") {
+		t.Fatalf("err = %v, want the unknown key, its line and the valid keys", err)
+	}
+	// A typo in a list item: its path in the file and the keys valid
+	// there, never the Go type it decodes into.
+	_, err = run(t, st, "workspace: {id: acme}\nchannels:\n  - name: a\n  - name: hook\n    tpye: webhook\n", false)
+	want := ".yaml:5: channels[1].tpye: unknown key; valid keys here: id, name, type, bot, enabled, config, secrets"
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "ChannelSpec") {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	// Nested, in an anonymous Go struct, with a second problem.
+	_, err = run(t, st, "workspace: {id: acme}\npeople:\n  - id: a\n    identities:\n      - {chanel: x, address: y}\n"+
+		"broadcasts:\n  - {name: b, actvie: true}\n", false)
+	for _, want := range []string{".yaml:5: people[0].identities[0].chanel: unknown key; valid keys here: channel, address",
+		".yaml:7: broadcasts[0].actvie: unknown key; valid keys here: name, description, active, recipients, actions, goal"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want %q", err, want)
+		}
 	}
 }
 
