@@ -46,6 +46,24 @@ var prefixes = map[store.Scope]string{
 	store.ScopeAdmin:   "sbk_",
 }
 
+// Prefix is the prefix of every key of scope ("" for an unknown scope).
+func Prefix(scope store.Scope) string { return prefixes[scope] }
+
+// ScopeOf is the scope a raw key's prefix claims, so that an error can say
+// which kind of key was given where another was needed; whether the key
+// exists is not told.
+func ScopeOf(raw string) (store.Scope, bool) {
+	for scope, prefix := range prefixes {
+		if strings.HasPrefix(raw, prefix) {
+			return scope, true
+		}
+	}
+	if strings.HasPrefix(raw, OperatorPrefix) {
+		return "operator", true
+	}
+	return "", false
+}
+
 // Hash is the stored form of a raw key.
 func Hash(raw string) []byte {
 	h := sha256.Sum256([]byte(raw))

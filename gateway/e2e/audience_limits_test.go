@@ -94,7 +94,7 @@ func TestAudienceLimitsAndErrorShapes(t *testing.T) {
 
 	// Auth and unknown resources.
 	c.app = "sba_not-a-key"
-	if status, out := c.do(http.MethodPost, path, map[string]any{}, false); status != 401 || firstError(t, out)["detail"] != "unauthorized" {
+	if status, out := c.do(http.MethodPost, path, map[string]any{}, false); status != 401 || firstError(t, out)["detail"] != "this route needs an App API key (sba_…) as Authorization: Bearer; the key given is unknown, revoked or expired" {
 		t.Fatalf("bad key: %d %v", status, out)
 	}
 	c.app = c.track // a track key is no app key

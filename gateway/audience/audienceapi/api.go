@@ -165,11 +165,12 @@ func (a *API) serve(scope store.Scope, h handler) http.Handler {
 			raw = strings.TrimSpace(v[7:])
 		}
 		k, err := a.o.Auth.Authenticate(r.Context(), raw, scope)
-		if err == nil && scope == store.ScopeTrack && site != k.WorkspaceID {
+		wrongSite := err == nil && scope == store.ScopeTrack && site != k.WorkspaceID
+		if wrongSite {
 			err = auth.ErrUnauthorized
 		}
 		if errors.Is(err, auth.ErrUnauthorized) {
-			httpapi.WriteErrors(w, httpapi.Errf(http.StatusUnauthorized, "unauthorized", "", "unauthorized"))
+			httpapi.WriteErrors(w, unauthorized(scope, raw, site, wrongSite))
 			return
 		}
 		if err == nil && scope == store.ScopeApp && r.Method == http.MethodGet && a.reads != nil {
@@ -183,6 +184,10 @@ func (a *API) serve(scope store.Scope, h handler) http.Handler {
 		}
 		if err == nil {
 			err = h(w, r, k.WorkspaceID)
+		}
+		var nf *NotFoundError
+		if errors.Is(err, store.ErrNotFound) && !errors.As(err, &nf) {
+			err = a.missing(r.Context(), r, k.WorkspaceID, err)
 		}
 		if err != nil {
 			WriteError(w, r, err)
@@ -200,6 +205,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		le  *store.TriggerLimitError
 		tl  *store.FilterTooLargeError
 		mbe *http.MaxBytesError
+
+		missing *NotFoundError
 	)
 	switch {
 	case errors.As(err, &fe):
@@ -229,6 +236,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &mbe):
 		httpapi.WriteErrors(w, httpapi.Errf(http.StatusRequestEntityTooLarge, "body_too_large", "",
 			"request body is larger than %d bytes", mbe.Limit))
+	case errors.As(err, &missing):
+		httpapi.WriteErrors(w, httpapi.Errf(http.StatusNotFound, "not_found", "", "%s", missing.Error()))
 	case errors.Is(err, store.ErrNotFound):
 		httpapi.WriteErrors(w, httpapi.Errf(http.StatusNotFound, "not_found", "", "not found"))
 	default:
