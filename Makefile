@@ -33,8 +33,8 @@ plugins: ## Build each plugin with its plugin.json manifest (name, version, prot
 	done
 
 .PHONY: run
-run: build ## Build, then start the gateway on 127.0.0.1:8080 with SQLite under ./data/.
-	$(BIN)/switchboard serve --config configs/gateway.yaml
+run: build ## Build, then start the gateway on 127.0.0.1:8080 (LISTEN=host:port for another) with SQLite under ./data/.
+	$(BIN)/switchboard serve --config configs/gateway.yaml $(if $(LISTEN),--listen $(LISTEN))
 
 STORE_PKG := ./gateway/store/sqlstore
 

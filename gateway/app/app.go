@@ -194,8 +194,8 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	defer a.Store.Close()
 	if ln == nil {
 		var err error
-		if ln, err = net.Listen("tcp", a.cfg.Listen); err != nil {
-			return fmt.Errorf("listen: %w", err)
+		if ln, err = listen(a.cfg.Listen); err != nil {
+			return err
 		}
 	}
 	a.watch.record(ctx)

@@ -21,7 +21,7 @@ func newServe(g *globals) *cobra.Command {
 				return err
 			}
 			if listen != "" {
-				cfg.Listen = listen
+				cfg.SetListen(listen)
 			}
 			log := newLogger(cfg, g.stderr)
 			tuneGC()

@@ -42,8 +42,10 @@ type Config struct {
 	// PublicURL is how platforms reach this gateway (scheme, host, optional
 	// path prefix). Channel webhook URLs, which platform signatures cover,
 	// are built from it, never from a request's Host header. Defaults to
-	// http://<Listen>.
+	// http://<Listen>, also when Listen is overridden (SetListen).
 	PublicURL string `yaml:"public_url"`
+	// publicURLFollowsListen: PublicURL was not set, so SetListen moves it.
+	publicURLFollowsListen bool
 	// Database is sqlite://PATH (relative to the working directory) or a
 	// postgres:// URL. Defaults to sqlite://data/switchboard.db.
 	Database string `yaml:"database"`
@@ -262,6 +264,17 @@ func Parse(raw []byte) (*Config, error) {
 	return &cfg, nil
 }
 
+// SetListen overrides the listen address (serve --listen). A public_url
+// that was not set follows it, as it would have had the address been in
+// the file: channel webhook URLs and the CLI's links keep pointing at the
+// gateway.
+func (c *Config) SetListen(addr string) {
+	c.Listen = addr
+	if c.publicURLFollowsListen {
+		c.PublicURL = "http://" + addr
+	}
+}
+
 func (c *Config) applyEnv(getenv func(string) string) {
 	set := func(dst *string, key string) {
 		if v := getenv(key); v != "" {
@@ -296,6 +309,7 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	def(&c.Listen, "127.0.0.1:8080")
+	c.publicURLFollowsListen = c.PublicURL == ""
 	def(&c.PublicURL, "http://"+c.Listen)
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	def(&c.Database, "sqlite://data/switchboard.db")

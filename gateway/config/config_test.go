@@ -62,3 +62,27 @@ func TestAdminOperatorKeysAreDigests(t *testing.T) {
 		t.Fatalf("a raw key in operator_keys: err = %v, want it named as not a digest", err)
 	}
 }
+
+// TestPublicURLFollowsListen: an unset public_url follows the listen
+// address, from the file and from serve --listen; a set one stays.
+func TestPublicURLFollowsListen(t *testing.T) {
+	cfg, err := Parse([]byte("listen: 127.0.0.1:9000\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.PublicURL != "http://127.0.0.1:9000" {
+		t.Fatalf("public_url = %q, want it to follow listen", cfg.PublicURL)
+	}
+	cfg.SetListen("127.0.0.1:9001")
+	if cfg.Listen != "127.0.0.1:9001" || cfg.PublicURL != "http://127.0.0.1:9001" {
+		t.Fatalf("after --listen: listen %q public_url %q, want both on 9001", cfg.Listen, cfg.PublicURL)
+	}
+	cfg, err = Parse([]byte("listen: 127.0.0.1:9000\npublic_url: https://chat.example.com\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.SetListen("127.0.0.1:9001")
+	if cfg.PublicURL != "https://chat.example.com" {
+		t.Fatalf("public_url = %q, want the configured one kept", cfg.PublicURL)
+	}
+}
