@@ -132,10 +132,11 @@ func TestWebchatInABrowser(t *testing.T) {
 	p.waitBot("What would you like to do?")
 	p.do("online", chromedp.Poll[chromedp.Void](`document.querySelector('.sbw-status').dataset.state === 'online'`))
 
-	// A card with its image, then the menu again.
+	// A card, then the menu again. The demo loads nothing from off the
+	// machine.
 	p.click("card")
 	p.waitBot("One gateway, every channel")
-	p.do("card image", chromedp.Poll[chromedp.Void](`!!document.querySelector('.sbw-card img[src="https://example.com/switchboard.png"]')`))
+	p.do("card without image", chromedp.Poll[chromedp.Void](`!!document.querySelector('.sbw-card') && !document.querySelector('.sbw-card img')`))
 
 	// Buttons and typed text.
 	p.click("name")
@@ -175,4 +176,33 @@ func TestWebchatInABrowser(t *testing.T) {
 	p.do("open with ref", chromedp.Navigate(e.g.URL+"/channels/demo-web/?ref=reminder&metadata="+
 		url.QueryEscape(`{"title":"the ref link"}`)))
 	p.waitBot("Reminder: the ref link.")
+}
+
+// TestWebchatFloatingWidgetCloses embeds the widget as a floating button
+// (on the demo page's origin, which the channel allows): the launcher is
+// an inline icon, not an emoji, and closes the open panel, then opens it.
+func TestWebchatFloatingWidgetCloses(t *testing.T) {
+	t.Parallel()
+	p := newPage(t)
+	e := webchatEnv(t)
+	p.do("open the demo page", chromedp.Navigate(e.g.URL+"/channels/demo-web/"))
+	p.do("add a floating widget", chromedp.Evaluate[chromedp.Void](`(() => {
+		const s = document.createElement('script');
+		s.src = 'widget.js';
+		s.dataset.forceOpen = '';
+		document.body.appendChild(s);
+	})()`))
+	const panel = `getComputedStyle(document.querySelector('.sbw-floating .sbw-panel')).display`
+	p.do("floating widget open", chromedp.Poll[chromedp.Void](`!!document.querySelector('.sbw-launcher') && `+panel+` === 'flex'`))
+	icon, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`(() => {
+		const l = document.querySelector('.sbw-launcher');
+		return !!l.querySelector('svg') && l.textContent.trim() === '';
+	})()`))
+	if err != nil || !icon {
+		t.Fatalf("launcher: an inline svg and no text wanted (%v)", err)
+	}
+	p.do("close", chromedp.Evaluate[chromedp.Void](`document.querySelector('.sbw-launcher').click()`),
+		chromedp.Poll[chromedp.Void](panel+` === 'none' && document.querySelector('.sbw-launcher').getAttribute('aria-label') === 'Open chat'`))
+	p.do("open again", chromedp.Evaluate[chromedp.Void](`document.querySelector('.sbw-launcher').click()`),
+		chromedp.Poll[chromedp.Void](panel+` === 'flex'`))
 }

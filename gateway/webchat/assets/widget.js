@@ -52,9 +52,12 @@
   var css = [
     '.sbw-root{font:14px/1.4 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#1d2330;box-sizing:border-box}',
     '.sbw-root *{box-sizing:border-box}',
+    // The display rules below would otherwise beat the hidden attribute
+    // the launcher, banner and typing indicator toggle.
+    '.sbw-root [hidden]{display:none!important}',
     '.sbw-panel{display:flex;flex-direction:column;height:100%;background:#fff;border-radius:12px;box-shadow:0 4px 24px rgba(0,0,0,.15);overflow:hidden}',
     '.sbw-floating .sbw-panel{position:fixed;bottom:88px;width:360px;height:540px;max-height:calc(100vh - 110px);z-index:2147483000}',
-    '.sbw-launcher{position:fixed;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;background:#3157d5;color:#fff;font-size:24px;cursor:pointer;box-shadow:0 4px 16px rgba(0,0,0,.25);z-index:2147483000}',
+    '.sbw-launcher{position:fixed;bottom:20px;width:56px;height:56px;border-radius:50%;border:0;background:#3157d5;color:#fff;display:flex;align-items:center;justify-content:center;padding:0;cursor:pointer;box-shadow:0 4px 16px rgba(0,0,0,.25);z-index:2147483000}',
     '.sbw-head{display:flex;align-items:center;justify-content:space-between;padding:12px 14px;background:#3157d5;color:#fff}',
     '.sbw-title{font-weight:600}',
     '.sbw-status{font-size:12px;opacity:.9}',
@@ -138,14 +141,35 @@
     root.classList.add('sbw-floating');
     var side = data.position === 'left' ? 'left' : 'right';
     panel.style[side] = '20px';
-    var launcher = el('button', 'sbw-launcher', '💬');
+    var launcher = el('button', 'sbw-launcher');
     launcher.type = 'button';
-    launcher.setAttribute('aria-label', 'Open chat');
+    // An inline icon: an emoji needs an emoji font, which many systems lack.
+    launcher.appendChild(bubbleIcon());
     launcher.style[side] = '20px';
-    panel.hidden = data.forceOpen === undefined;
-    launcher.addEventListener('click', function () { panel.hidden = !panel.hidden; if (!panel.hidden) { input.focus(); } });
+    var setOpen = function (open) {
+      panel.hidden = !open;
+      launcher.setAttribute('aria-label', open ? 'Close chat' : 'Open chat');
+      launcher.setAttribute('aria-expanded', String(open));
+    };
+    setOpen(data.forceOpen !== undefined);
+    launcher.addEventListener('click', function () { setOpen(panel.hidden); if (!panel.hidden) { input.focus(); } });
     root.appendChild(launcher);
     (document.body || document.documentElement).appendChild(root);
+  }
+
+  // bubbleIcon is a speech bubble drawn in the launcher's text colour.
+  function bubbleIcon() {
+    var ns = 'http://www.w3.org/2000/svg';
+    var svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('width', '26');
+    svg.setAttribute('height', '26');
+    svg.setAttribute('aria-hidden', 'true');
+    var path = document.createElementNS(ns, 'path');
+    path.setAttribute('fill', 'currentColor');
+    path.setAttribute('d', 'M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z');
+    svg.appendChild(path);
+    return svg;
   }
 
   function setStatus(s, text) {
@@ -164,6 +188,7 @@
 
   // ---- rendering ----
   function safeURL(u) {
+    if (!u) { return ''; } // '' would resolve to this page itself
     try {
       var p = new URL(u, location.href);
       return (p.protocol === 'http:' || p.protocol === 'https:') ? p.href : '';
