@@ -39,11 +39,19 @@ run: build ## Build, then start the gateway on 127.0.0.1:8080 (LISTEN=host:port 
 STORE_PKG := ./gateway/store/sqlstore
 
 .PHONY: test
-test: build ## Run every test; the store suite runs on SQLite and on PostgreSQL ($$SWITCHBOARD_TEST_POSTGRES_URL).
+test: build openapi-lint ## Run every test (and the OpenAPI lint); the store suite runs on SQLite and on PostgreSQL ($$SWITCHBOARD_TEST_POSTGRES_URL).
 	$(GO) test $(TEST_FLAGS) $$($(GO) list ./... | grep -vx 'github.com/switchboard-gw/switchboard/gateway/store/sqlstore')
 	@echo "store conformance suite (SQLite and PostgreSQL):"
 	$(GO) test $(TEST_FLAGS) -v $(STORE_PKG) | grep -E '^(--- [A-Z]+: Test[A-Za-z]+ |ok|FAIL|PASS$$)'
 	$(MAKE) fuzz
+
+OPENAPI_LINT := scripts/openapi-lint
+
+.PHONY: openapi-lint
+openapi-lint: ## Lint gateway/httpapi/openapi.yaml with the Redocly CLI pinned in scripts/openapi-lint/ (scripts/test-deps.sh installs it).
+	@test -x $(OPENAPI_LINT)/node_modules/.bin/redocly || { echo "openapi-lint: run scripts/test-deps.sh (npm ci in $(OPENAPI_LINT))" >&2; exit 1; }
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true $(OPENAPI_LINT)/node_modules/.bin/redocly lint \
+		--config $(OPENAPI_LINT)/redocly.yaml gateway/httpapi/openapi.yaml
 
 FUZZTIME ?= 10s
 
