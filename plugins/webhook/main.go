@@ -11,6 +11,7 @@ package main
 
 import (
 	"os"
+	"runtime/debug"
 
 	"github.com/switchboard-gw/switchboard/plugins/webhook/webhook"
 	"github.com/switchboard-gw/switchboard/sdk"
@@ -18,6 +19,10 @@ import (
 )
 
 func main() {
+	// Every send allocates its request, body and signature, and the live
+	// heap is a few MB: collecting at 200% growth rather than 100% halves
+	// the collections. The gateway passes no GOGC to plugins.
+	debug.SetGCPercent(200)
 	opts := webhook.Options{AllowInternal: netguard.AllowInternalFromEnv(os.Getenv)}
 	if s := os.Getenv("SWITCHBOARD_WEBHOOK_RATE_LIMIT"); s != "" {
 		rate, err := webhook.ParseRate(s)
