@@ -152,7 +152,10 @@ func openSQLite(ctx context.Context, path string, opts Options) (*conns, error) 
 	// transaction that reads first and then writes can fail with
 	// SQLITE_BUSY instead of waiting.
 	pragmas.Set("_txlock", "immediate")
-	writeDSN := "file:" + path + "?" + pragmas.Encode() + "&_pragma=journal_mode(WAL)"
+	// Checkpoints copy the WAL into the database and sync it; every 4,000
+	// pages (16 MB) rather than SQLite's 1,000, a sustained fan-out syncs a
+	// quarter as often.
+	writeDSN := "file:" + path + "?" + pragmas.Encode() + "&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(4000)"
 	pragmas.Add("_pragma", "query_only(1)")
 	readDSN := "file:" + path + "?" + pragmas.Encode()
 
