@@ -165,6 +165,13 @@ func (o Options) CheckURL(u *url.URL) error {
 		}
 		return nil
 	}
+	// A control character, a space or a percent sign (a host is
+	// percent-decoded; only an IPv6 zone, above, holds one) is in no host
+	// name. The C resolver would stop at a NUL and look up what comes
+	// before it: nothing, the local host.
+	if i := strings.IndexFunc(host, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '%' || r == '\\' }); i >= 0 {
+		return fmt.Errorf("%w: %s: host %q holds %q, which no host name does", ErrForbidden, u.Redacted(), host, host[i])
+	}
 	if o.AllowPrivate {
 		return nil
 	}
